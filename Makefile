@@ -1,0 +1,60 @@
+# Everyday commands. `make help` lists them; each is a thin wrapper over `docker compose`,
+# so the README's plain `docker compose up` and these stay the same stack.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+COMPOSE ?= docker compose
+TOOLS := $(COMPOSE) -f compose.yaml -f compose.test.yaml
+PROFILE ?= load
+
+.PHONY: help up down logs ps build migrate superuser shell test lint loadtest compare lock clean
+
+help: ## List the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  \033[1m%-10s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+up: ## Start the stack in the background and wait until it is healthy (https://localhost)
+	$(COMPOSE) up --detach --build --wait
+
+down: ## Stop the stack (data volumes are kept)
+	$(COMPOSE) down
+
+logs: ## Follow the logs of every service
+	$(COMPOSE) logs --follow --tail 100
+
+ps: ## Show the services and their health
+	$(COMPOSE) ps --all
+
+build: ## Build all images
+	$(COMPOSE) build
+
+migrate: ## Apply Django migrations (the `migrate` service also runs at every start)
+	$(COMPOSE) run --rm migrate
+
+superuser: ## Create a Django admin user interactively
+	$(COMPOSE) exec wsgi python manage.py createsuperuser
+
+shell: ## Open a Django shell in a wsgi container
+	$(COMPOSE) exec wsgi python manage.py shell
+
+test: lint ## Lint, then build and test a separate stack end to end; ends with one summary line
+	./scripts/test.sh
+
+lint: ## ruff (lint + format), hadolint, nginx -t, docker compose config
+	$(COMPOSE) config --quiet
+	$(TOOLS) config --quiet
+	$(TOOLS) --profile tools build lint
+	$(TOOLS) --profile tools run --rm lint
+	./scripts/nginx-test.sh
+
+loadtest: ## Run a Locust profile headless against the running stack (PROFILE=smoke|load|stress|soak)
+	./loadtest/run.sh $(PROFILE)
+
+lock: ## Refresh the uv lock files of every Python part (inside the Python base image)
+	for d in wsgi_app asgi_app tests loadtest; do \
+	  docker run --rm -v "$$PWD/$$d":/src -w /src python:3.13-slim-trixie \
+	    sh -c 'pip install -q uv==0.13.8 && uv lock' || exit 1; \
+	done
+
+clean: ## Remove the stack with its volumes (database, Redis, secrets, certificate) and built images
+	$(COMPOSE) down --volumes --remove-orphans --rmi local
+	rm -rf build loadtest/reports

@@ -1,0 +1,9 @@
+#!/bin/sh
+# Runs inside the lint image with the repository mounted read-only at /src.
+set -o errexit -o nounset
+echo "lint: ruff check"
+ruff check .
+echo "lint: ruff format --check"
+ruff format --check .
+echo "lint: hadolint"
+find . -name Dockerfile -not -path './build/*' -print0 | xargs -0 hadolint

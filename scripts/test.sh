@@ -1,0 +1,69 @@
+#!/usr/bin/env bash
+# `make test`: build, start a separate test stack, run every suite, tear it all down,
+# and end with one summary line counting every test. A user's own stack (another
+# compose project, other ports) is left alone.
+set -o errexit -o pipefail -o nounset
+
+cd "$(dirname "$0")/.."
+
+export COMPOSE_PROJECT_NAME=${TEST_PROJECT:-pykit-test}
+export HTTP_PORT=${TEST_HTTP_PORT:-18080} HTTPS_PORT=${TEST_HTTPS_PORT:-18443}
+export BIND_ADDRESS=127.0.0.1 BACKEND_SUBNET=${TEST_BACKEND_SUBNET:-172.29.0.0/24}
+# Replicas prove balancing and fan-out across processes; fewer workers each keep 2 cores sane.
+export GUNICORN_WORKERS=2 GUNICORN_THREADS=4
+E2E_PASSWORD=$(tr -dc 'A-Za-z0-9' </dev/urandom | head -c 24 || true)
+export E2E_PASSWORD
+
+# .env.example, not a developer's .env: the tests see the documented defaults.
+compose=(docker compose --env-file .env.example -f compose.yaml -f compose.test.yaml --profile tests)
+reports=build/test-reports
+start=$SECONDS
+
+log() { printf '\n== %s (%ss)\n' "$*" "$((SECONDS - start))"; }
+
+teardown() {
+  log "tear down"
+  "${compose[@]}" down --volumes --remove-orphans --timeout 20 >/dev/null 2>&1 || true
+}
+trap teardown EXIT
+
+rm -rf "$reports" && mkdir -p "$reports"
+chmod 0777 "$reports"  # the suites run as their images' non-root users
+
+log "build"
+"${compose[@]}" build
+
+log "start the test stack and wait until it is healthy"
+if ! "${compose[@]}" up --detach --wait --wait-timeout 240 --scale wsgi=3 --scale asgi=2 \
+  nginx wsgi asgi migrate redis postgres; then
+  "${compose[@]}" ps --all
+  "${compose[@]}" logs --tail 60
+  echo "the test stack did not become healthy" >&2
+  exit 1
+fi
+
+log "end-to-end users"
+for user in alice bob carol; do
+  "${compose[@]}" exec -T wsgi python manage.py ensure_user "$user" --password "$E2E_PASSWORD"
+done
+"${compose[@]}" exec -T wsgi python manage.py ensure_user admin --password "$E2E_PASSWORD" --superuser
+
+# Every suite runs even when an earlier one failed; the summary decides.
+status=0
+for suite in wsgi-tests asgi-tests e2e; do
+  log "$suite"
+  "${compose[@]}" run --rm "$suite" || status=1
+done
+
+if [ "$status" != 0 ]; then
+  log "logs of the stack after the failure"
+  "${compose[@]}" logs --tail 40 nginx wsgi asgi || true
+fi
+
+teardown
+trap - EXIT
+
+log "summary"
+docker run --rm --network none -v "$PWD/$reports:/reports:ro" -v "$PWD/scripts:/scripts:ro" \
+  python:3.13-slim-trixie python /scripts/test-summary.py /reports wsgi asgi e2e || status=1
+exit "$status"

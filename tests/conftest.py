@@ -1,0 +1,81 @@
+"""Fixtures for the end-to-end tests: the running stack, reached from outside through nginx.
+
+`make test` starts a separate stack and runs these tests in a container on the host network,
+with the Docker socket mounted so tests can find, restart and inspect the stack's containers.
+"""
+
+import os
+
+import docker
+import httpx
+import pytest
+
+HTTPS_URL = os.environ.get("KIT_HTTPS_URL", "https://127.0.0.1:443")
+HTTP_URL = os.environ.get("KIT_HTTP_URL", "http://127.0.0.1:80")
+PROJECT = os.environ.get("COMPOSE_PROJECT_NAME", "pykit")
+PASSWORD = os.environ.get("E2E_PASSWORD", "")
+
+
+@pytest.fixture(scope="session")
+def https_url() -> str:
+    return HTTPS_URL
+
+
+@pytest.fixture(scope="session")
+def http_url() -> str:
+    return HTTP_URL
+
+
+def new_client(**kwargs) -> httpx.Client:
+    # The stack's certificate is self-signed (made on first start), so no verification here;
+    # test_stack.py checks the certificate itself.
+    return httpx.Client(base_url=HTTPS_URL, verify=False, timeout=15, **kwargs)  # noqa: S501
+
+
+@pytest.fixture
+def client():
+    with new_client() as c:
+        yield c
+
+
+@pytest.fixture
+def login():
+    """login("alice") -> an httpx.Client with alice's session and the CSRF header set."""
+    opened = []
+
+    def _login(username: str) -> httpx.Client:
+        assert PASSWORD, "E2E_PASSWORD is not set: run the tests through `make test`"
+        c = new_client()
+        opened.append(c)
+        r = c.post("/api/auth/login", json={"username": username, "password": PASSWORD})
+        assert r.status_code == 200, r.text
+        c.headers["X-CSRFToken"] = c.cookies["csrftoken"]
+        return c
+
+    yield _login
+    for c in opened:
+        c.close()
+
+
+@pytest.fixture(scope="session")
+def docker_client():
+    with docker.from_env() as d:
+        yield d
+
+
+@pytest.fixture
+def containers(docker_client):
+    """containers("wsgi") -> the running containers of that service in this compose project."""
+
+    def _containers(service: str):
+        found = docker_client.containers.list(
+            filters={
+                "label": [
+                    f"com.docker.compose.project={PROJECT}",
+                    f"com.docker.compose.service={service}",
+                ]
+            }
+        )
+        return sorted(found, key=lambda c: c.name)
+
+    return _containers
