@@ -38,17 +38,27 @@ def client():
         yield c
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def login():
-    """login("alice") -> an httpx.Client with alice's session and the CSRF header set."""
+    """login("alice") -> an httpx.Client with alice's session and the CSRF header set.
+
+    nginx allows a few logins a minute per address, so each user logs in once per test
+    session and every call gets a new client carrying that session. A test that logs out
+    must log in by itself, not through this fixture.
+    """
+    sessions: dict[str, httpx.Cookies] = {}
     opened = []
 
     def _login(username: str) -> httpx.Client:
         assert PASSWORD, "E2E_PASSWORD is not set: run the tests through `make test`"
-        c = new_client()
+        # Browsers send Origin on unsafe requests; over HTTPS Django's CSRF check wants it.
+        c = new_client(headers={"Origin": HTTPS_URL})
         opened.append(c)
-        r = c.post("/api/auth/login", json={"username": username, "password": PASSWORD})
-        assert r.status_code == 200, r.text
+        if username not in sessions:
+            r = c.post("/api/auth/login", json={"username": username, "password": PASSWORD})
+            assert r.status_code == 200, r.text
+            sessions[username] = httpx.Cookies(c.cookies)
+        c.cookies = httpx.Cookies(sessions[username])
         c.headers["X-CSRFToken"] = c.cookies["csrftoken"]
         return c
 
@@ -59,8 +69,9 @@ def login():
 
 @pytest.fixture(scope="session")
 def docker_client():
-    with docker.from_env() as d:
-        yield d
+    d = docker.from_env()
+    yield d
+    d.close()
 
 
 @pytest.fixture
