@@ -49,6 +49,9 @@ lint: ## ruff (lint + format), hadolint, nginx -t, docker compose config
 loadtest: ## Run a Locust profile headless against the running stack (PROFILE=smoke|load|stress|soak)
 	./loadtest/run.sh $(PROFILE)
 
+compare: ## WSGI vs ASGI at rising concurrency: CSV, table and chart in loadtest/reports/compare-*/
+	./loadtest/compare.sh
+
 lock: ## Refresh the uv lock files of every Python part (inside the Python base image)
 	for d in wsgi_app asgi_app tests loadtest; do \
 	  docker run --rm -v "$$PWD/$$d":/src -w /src python:3.13-slim-trixie \

@@ -55,6 +55,19 @@ for suite in wsgi-tests asgi-tests e2e; do
   "${compose[@]}" run --rm "$suite" || status=1
 done
 
+log "load test (smoke profile, SLO gates)"
+# Every Locust user comes from one address (the edge network's gateway): allow-list it on the
+# test stack's nginx for this step only, so the per-IP limits the e2e tests proved don't
+# turn the smoke run into a rate-limit test.
+gateway=$(docker network inspect "${COMPOSE_PROJECT_NAME}_edge" -f '{{(index .IPAM.Config 0).Gateway}}')
+NGINX_RATE_ALLOWLIST="$gateway/32" "${compose[@]}" up --detach --wait --no-deps nginx
+KIT_LOADTEST_JUNIT=$reports/loadtest.xml ./loadtest/run.sh smoke || status=1
+
+log "load test gates (unit)"
+docker compose -f loadtest/compose.yaml build --quiet locust-test
+docker run --rm --network none -v "$PWD/$reports:/reports" pykit-locust-test \
+  -p no:cacheprovider --junitxml=/reports/loadtest-unit.xml || status=1
+
 if [ "$status" != 0 ]; then
   log "logs of the stack after the failure"
   "${compose[@]}" logs --tail 40 nginx wsgi asgi || true
@@ -65,5 +78,5 @@ trap - EXIT
 
 log "summary"
 docker run --rm --network none -v "$PWD/$reports:/reports:ro" -v "$PWD/scripts:/scripts:ro" \
-  python:3.13-slim-trixie python /scripts/test-summary.py /reports wsgi asgi e2e || status=1
+  python:3.13-slim-trixie python /scripts/test-summary.py /reports wsgi asgi e2e loadtest loadtest-unit || status=1
 exit "$status"

@@ -1,0 +1,1 @@
+"""The kit's real-time service: WebSockets, Server-Sent Events and streaming over Redis."""

@@ -1,0 +1,323 @@
+"""/rt/ws and /rt/sse: the real-time protocol of ARCHITECTURE.md."""
+
+import asyncio
+import contextlib
+import json
+import time
+from collections import deque
+from collections.abc import AsyncIterator
+from typing import Annotated, Literal
+from urllib.parse import urlsplit
+
+from fastapi import APIRouter, Header, Query, Request, WebSocket
+from fastapi.responses import StreamingResponse
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, TypeAdapter, ValidationError
+from redis.exceptions import RedisError
+
+from . import auth
+from .events import dumps, parse_id
+from .hub import Conn, Hub
+from .settings import Settings
+from .web import current_user, fail
+
+router = APIRouter(tags=["real-time"])
+
+TopicName = Annotated[str, StringConstraints(pattern=auth.TOPIC_RE.pattern)]
+EventId = Annotated[str, StringConstraints(pattern=r"^\d{1,20}(-\d{1,20})?$")]
+Topics = Annotated[list[TopicName], Field(min_length=1, max_length=100)]
+
+
+class Subscribe(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    type: Literal["subscribe"]
+    topics: Topics
+    last_event_id: EventId | None = None  # resume: events after this id are replayed
+
+
+class Unsubscribe(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    type: Literal["unsubscribe"]
+    topics: Topics
+
+
+class Ping(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    type: Literal["ping"]
+    id: Annotated[str, StringConstraints(max_length=64)] | int | None = None
+
+
+class Auth(BaseModel):
+    """A fresh token before the current one expires keeps the connection open."""
+
+    model_config = ConfigDict(extra="forbid")
+    type: Literal["auth"]
+    token: Annotated[str, StringConstraints(max_length=2048)]
+
+
+ClientMessage = TypeAdapter(
+    Annotated[Subscribe | Unsubscribe | Ping | Auth, Field(discriminator="type")]
+)
+
+
+class Bucket:
+    """Token bucket: `burst` messages at once, then `rate` per second."""
+
+    def __init__(self, rate: float, burst: int):
+        self.rate, self.burst = rate, burst
+        self.tokens, self.stamp = float(burst), time.monotonic()
+
+    def take(self) -> bool:
+        now = time.monotonic()
+        self.tokens = min(self.burst, self.tokens + (now - self.stamp) * self.rate)
+        self.stamp = now
+        if self.tokens >= 1:
+            self.tokens -= 1
+            return True
+        return False
+
+
+def same_origin(headers) -> bool:
+    """Refuse cross-site WebSocket hijacking: a browser always sends Origin, and it must
+    name this host. Programs without Origin authenticate with a Bearer token anyway."""
+    origin = headers.get("origin")
+    return origin is None or urlsplit(origin).netloc == headers.get("host", "")
+
+
+# ---- WebSocket ------------------------------------------------------------------------------
+
+
+class WsSession:
+    def __init__(self, ws: WebSocket, conn: Conn, hub: Hub, settings: Settings):
+        self.ws, self.conn, self.hub, self.settings = ws, conn, hub, settings
+        self.bucket = Bucket(settings.ws_rate_per_second, settings.ws_rate_burst)
+        self.strikes = 0
+        self.expiry: asyncio.TimerHandle | None = None
+        self.inflight: deque[str] = deque()  # taken from the buffer, not yet written
+
+    def send(self, obj: dict) -> None:
+        self.conn.offer(dumps(obj))
+
+    def error(self, code: str, message: str, **extra) -> None:
+        self.send({"type": "error", "code": code, "message": message, **extra})
+
+    def watch_expiry(self) -> None:
+        if self.expiry is not None:
+            self.expiry.cancel()
+        delay = max(0.0, self.conn.user.expires_at - time.time())
+        loop = asyncio.get_running_loop()
+        self.expiry = loop.call_later(delay, self.conn.close, 1008, "token expired")
+
+    async def run(self) -> None:
+        self.hub.conns.add(self.conn)
+        self.watch_expiry()
+        sender = asyncio.create_task(self.send_loop())
+        receiver = asyncio.create_task(self.receive_loop())
+        closed = asyncio.create_task(self.conn.closed.wait())
+        try:
+            await asyncio.wait({receiver, closed, sender}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for t in (sender, receiver, closed):
+                t.cancel()
+            if self.expiry is not None:
+                self.expiry.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await sender
+            # Stop feeding it at once (and announce the leave), then say goodbye.
+            await self.hub.disconnect(self.conn)
+            if self.conn.closed.is_set():
+                # Our decision (bad frame, too slow, shutdown, expiry): tell the client why.
+                # Bounded wait: a client that reads nothing must not hold this task.
+                with contextlib.suppress(Exception):
+                    async with asyncio.timeout(10):
+                        if self.conn.close_code != 1013:
+                            # Replies and events already queued go out first (not for a
+                            # client too slow to read them: it resumes instead).
+                            for frame in (*self.inflight, *self.conn.buf):
+                                await self.ws.send_text(frame)
+                        await self.ws.close(self.conn.close_code, self.conn.close_reason[:120])
+
+    async def send_loop(self) -> None:
+        while (frames := await self.conn.take()) is not None:
+            self.inflight.extend(frames)
+            while self.inflight:
+                await self.ws.send_text(self.inflight[0])
+                self.inflight.popleft()
+
+    async def receive_loop(self) -> None:
+        limit = self.settings.ws_max_message_bytes
+        while True:
+            message = await self.ws.receive()
+            if message["type"] == "websocket.disconnect":
+                return
+            text = message.get("text")
+            if text is None:
+                return self.conn.close(1003, "binary frames are not supported; send JSON text")
+            if len(text) > limit or len(text.encode()) > limit:
+                return self.conn.close(1009, f"message too big: the limit is {limit} bytes")
+            if not self.bucket.take():
+                self.strikes += 1
+                if self.strikes >= self.settings.ws_rate_strikes:
+                    return self.conn.close(1008, "rate limit exceeded")
+                self.error("rate_limited", "too many messages; this one was ignored")
+                continue
+            self.strikes = 0
+            try:
+                data = json.loads(text)
+            except ValueError:
+                return self.conn.close(1007, "invalid JSON")
+            try:
+                msg = ClientMessage.validate_python(data)
+            except ValidationError as e:
+                fields = {".".join(map(str, x["loc"])) or "message": x["msg"] for x in e.errors()}
+                self.error(
+                    "invalid_message",
+                    "the message does not match the protocol",
+                    **{"fields": fields},
+                )
+                continue
+            try:
+                await self.handle(msg)
+            except RedisError:
+                self.error("unavailable", "the event store is not reachable; retry shortly")
+
+    async def handle(self, msg) -> None:
+        conn, user = self.conn, self.conn.user
+        match msg:
+            case Ping():
+                self.send({"type": "pong", "id": msg.id})
+            case Subscribe():
+                topics = list(dict.fromkeys(msg.topics))
+                forbidden = [t for t in topics if not user.may_read(t)]
+                if forbidden:
+                    self.error("forbidden", "you may not read these topics", topics=forbidden)
+                    return
+                new = [t for t in topics if t not in conn.subs]
+                if len(conn.subs) + len(new) > self.settings.max_topics_per_connection:
+                    self.error("too_many_topics", "too many topics on one connection")
+                    return
+                resume = parse_id(msg.last_event_id) if msg.last_event_id else None
+                presence = {t: sorted({*await self.hub.presence(t), user.id}) for t in new}
+                # Attach first, then acknowledge: every event after `subscribed` is delivered.
+                subs = [await self.hub.attach(conn, t, resume) for t in new]
+                self.send({"type": "subscribed", "topics": topics, "presence": presence})
+                for sub in subs:
+                    if sub is not None:
+                        await self.hub.catch_up(sub)
+            case Unsubscribe():
+                for t in msg.topics:
+                    await self.hub.unsubscribe(conn, t)
+                self.send({"type": "unsubscribed", "topics": msg.topics})
+            case Auth():
+                key = self.settings.realtime_token_key.get_secret_value()
+                try:
+                    fresh = auth.verify(msg.token, key)
+                except auth.AuthError as e:
+                    self.error("unauthorized", str(e))
+                    return
+                if fresh.id != user.id:
+                    return conn.close(1008, "token is for another user")
+                conn.user = fresh
+                lost = [t for t in conn.subs if not fresh.may_read(t)]
+                for t in lost:
+                    await self.hub.unsubscribe(conn, t)
+                if lost:
+                    self.send({"type": "unsubscribed", "topics": lost, "reason": "forbidden"})
+                self.watch_expiry()
+                self.send({"type": "authenticated", "expires_at": int(fresh.expires_at)})
+
+
+@router.websocket("/rt/ws")
+async def websocket(ws: WebSocket) -> None:
+    """The real-time WebSocket. Auth: `rt_token` cookie or `Authorization: Bearer`."""
+    state = ws.app.state
+    await ws.accept()
+    # Accept first, then close with a code: browsers see a close code, never an HTTP status.
+    if not same_origin(ws.headers):
+        await ws.close(1008, "cross-origin WebSocket refused")
+        return
+    token = auth.token_from(ws.headers, ws.cookies)
+    try:
+        user = auth.verify(token, state.settings.realtime_token_key.get_secret_value())
+    except auth.AuthError as e:
+        await ws.close(1008, str(e))
+        return
+    if state.shutdown.is_set():
+        await ws.close(1012, "service restart")
+        return
+    conn = Conn(user, "ws", state.settings.send_queue_size)
+    await WsSession(ws, conn, state.hub, state.settings).run()
+
+
+# ---- Server-Sent Events --------------------------------------------------------------------
+
+
+@router.get(
+    "/rt/sse",
+    response_class=StreamingResponse,
+    responses={200: {"content": {"text/event-stream": {}}}},
+)
+async def sse(
+    request: Request,
+    topics: Annotated[str, Query(max_length=4000, description="comma-separated, e.g. board.42")],
+    last_event_id: Annotated[
+        str | None, Query(max_length=41, description="resume point (or Last-Event-ID)")
+    ] = None,
+    last_event_id_header: Annotated[str | None, Header(alias="Last-Event-ID")] = None,
+) -> StreamingResponse:
+    """The same events as `text/event-stream`; `id:` is the event id. Reconnecting with
+    `Last-Event-ID` replays what was missed; beyond the stream's reach, a `resync` event
+    says to refetch from /api/."""
+    user = current_user(request)
+    state = request.app.state
+    settings: Settings = state.settings
+    names = list(dict.fromkeys(t.strip() for t in topics.split(",") if t.strip()))
+    bad = [t for t in names if not auth.TOPIC_RE.match(t)]
+    if not names or bad:
+        raise fail(400, "invalid_topic", f"topics must look like board.42: {', '.join(bad)}")
+    if len(names) > settings.max_topics_per_connection:
+        raise fail(400, "too_many_topics", "too many topics on one connection")
+    forbidden = [t for t in names if not user.may_read(t)]
+    if forbidden:
+        raise fail(403, "forbidden", f"you may not read: {', '.join(forbidden)}")
+    raw = last_event_id_header or last_event_id
+    try:
+        resume = parse_id(raw) if raw else None
+    except ValueError as e:
+        raise fail(400, "invalid_last_event_id", str(e)) from e
+    if state.shutdown.is_set():
+        raise fail(503, "shutting_down", "this process is stopping; retry")
+
+    hub: Hub = state.hub
+    conn = Conn(user, "sse", settings.send_queue_size)
+
+    async def subscribe_all() -> None:
+        try:
+            subs = [await hub.attach(conn, t, resume) for t in names]
+            for sub in subs:
+                if sub is not None:
+                    await hub.catch_up(sub)
+        except RedisError:
+            conn.close(1011, "event store unavailable")
+
+    async def stream() -> AsyncIterator[str]:
+        hub.conns.add(conn)
+        subscriber = asyncio.create_task(subscribe_all())
+        expiry = asyncio.get_running_loop().call_later(
+            max(0.0, user.expires_at - time.time()), conn.close, 1008, "token expired"
+        )
+        try:
+            # The reconnect delay, and a first line so proxies and clients see the stream open.
+            yield f"retry: {settings.sse_retry_ms}\n: connected\n\n"
+            while (frames := await conn.take(settings.sse_heartbeat)) is not None:
+                # A heartbeat comment when idle: keeps proxies from timing the stream out.
+                yield "".join(frames) if frames else ": heartbeat\n\n"
+        finally:
+            expiry.cancel()
+            subscriber.cancel()
+            await hub.disconnect(conn)
+
+    return StreamingResponse(
+        stream(),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
+    )

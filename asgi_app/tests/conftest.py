@@ -1,0 +1,164 @@
+"""Fixtures: real Uvicorn servers of the app, the stack's real Redis (DB 15 only), tokens.
+
+The tests run inside the `test` image next to the stack. REDIS_URL names the stack's Redis;
+whatever database it names, the tests use DB 15 and flush it, never the stack's data.
+Pub/Sub channels are global across databases, so every test uses fresh, random board ids.
+"""
+
+import asyncio
+import json
+import os
+import random
+import signal
+import socket
+import subprocess
+import sys
+import time
+from urllib.parse import urlsplit, urlunsplit
+
+import httpx
+import jwt
+import pytest
+import redis
+
+KEY = "test-signing-key-0123456789abcdef"
+BASE = os.environ.get("REDIS_URL", "redis://localhost:6379/0")
+REDIS_URL = urlunsplit(urlsplit(BASE)._replace(path="/15"))
+
+# Small limits so the tests reach them quickly.
+SERVER_ENV = {
+    "REDIS_URL": REDIS_URL,
+    "REALTIME_TOKEN_KEY": KEY,
+    "SEND_QUEUE_SIZE": "64",
+    "PRESENCE_TTL": "1.5",
+    "SSE_HEARTBEAT": "1",
+    "WS_RATE_PER_SECOND": "5",
+    "WS_RATE_BURST": "10",
+    "WS_RATE_STRIKES": "5",
+    "WS_MAX_MESSAGE_BYTES": "1024",
+}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    """A real Uvicorn process running the app, as compose/start runs it."""
+
+    def __init__(self, **env: str):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.ws_url = f"ws://127.0.0.1:{self.port}/rt/ws"
+        cmd = [sys.executable, "-m", "uvicorn", "app.main:app", "--port", str(self.port)]
+        cmd += ["--loop", "uvloop", "--http", "httptools", "--ws", "websockets-sansio"]
+        cmd += ["--timeout-graceful-shutdown", "10", "--ws-max-size", "65536"]
+        self.proc = subprocess.Popen(  # noqa: S603 (our own interpreter and arguments)
+            cmd,
+            env={**os.environ, **SERVER_ENV, **env},
+            cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+        )
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(self.url + "/rt/readyz", timeout=1).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        self.stop()
+        raise RuntimeError("the server did not become ready")
+
+    def stop(self) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(15)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        return self.proc.returncode
+
+
+@pytest.fixture(scope="session")
+def server():
+    s = Server()
+    yield s
+    s.stop()
+
+
+@pytest.fixture
+def r():
+    """The stack's Redis, database 15, flushed before each test."""
+    client = redis.Redis.from_url(REDIS_URL, decode_responses=True)
+    client.flushdb()
+    yield client
+    client.close()
+
+
+@pytest.fixture
+def board():
+    """A board id no other test (or the stack) uses: Pub/Sub channels span databases."""
+    return random.randint(10**8, 10**9)
+
+
+def make_token(user: int, boards, *, ttl: int = 300, key: str = KEY, **over) -> str:
+    now = int(time.time())
+    claims = {
+        "sub": str(user),
+        "name": f"user{user}",
+        "boards": list(boards),
+        "aud": "realtime",
+        "iss": "wsgi",
+        "iat": now,
+        "exp": now + ttl,
+        **over,
+    }
+    return jwt.encode(claims, key, algorithm="HS256")
+
+
+def bearer(token: str) -> dict:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def run(coro):
+    return asyncio.run(coro)
+
+
+class Django:
+    """Publishes events exactly as the Django side does: XADD, then the real channels_redis
+    RedisPubSubChannelLayer's group_send (prefix "asgi", JSON serializer)."""
+
+    def __init__(self):
+        from channels_redis.pubsub import RedisPubSubChannelLayer
+
+        self.layer = RedisPubSubChannelLayer(hosts=[REDIS_URL], serializer_format="json")
+        self.r = None
+
+    async def publish(self, topic: str, n: int = 1, *, size: int = 0, maxlen: int = 10_000):
+        import redis.asyncio as aioredis
+
+        if self.r is None:
+            self.r = aioredis.Redis.from_url(REDIS_URL, decode_responses=True)
+        ids = []
+        for i in range(n):
+            body = {
+                "topic": topic,
+                "type": "card.updated",
+                "ts": "2026-11-24T01:00:00.123Z",
+                "actor": 7,
+                "data": {"id": i, "version": i + 1, "pad": "x" * size},
+            }
+            eid = await self.r.xadd(
+                f"events:{topic}", {"event": json.dumps(body)}, maxlen=maxlen, approximate=False
+            )
+            await self.layer.group_send(topic, {"type": "rt.event", "event": {"id": eid, **body}})
+            ids.append(eid)
+        return ids
+
+    async def close(self):
+        await self.layer.flush()
+        if self.r is not None:
+            await self.r.aclose()

@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# The numbers of docs/benchmarks.md beyond `make compare`, against the running stack:
+#   tls     nginx's TLS overhead: /healthz answered by nginx itself over HTTPS vs plain HTTP
+#           (the status port), with keep-alive and with a new connection per request
+#   static  one static file from nginx (HTTPS) vs the same file from Django/WhiteNoise (HTTP)
+#   fanout  1,000 WebSocket subscribers + 1 writer (Locust, profile fanout): connect time,
+#           fan-out p50/p99, and the memory per held connection (asgi and nginx containers)
+# wrk runs in a container on the stack's backend network (the project's own containers);
+# Locust runs on the host network against the published 127.0.0.1 port. The stack needs
+# NGINX_RATE_ALLOWLIST to cover the generators (see docs/benchmarks.md), or nginx answers 429.
+# Usage: COMPOSE_PROJECT_NAME=... HTTPS_PORT=... loadtest/bench.sh [tls] [static] [fanout]
+set -o errexit -o pipefail -o nounset
+
+cd "$(dirname "$0")/.."
+project=${COMPOSE_PROJECT_NAME:-pykit}
+stamp=$(date -u +%Y%m%dT%H%M%SZ)
+out=loadtest/reports/bench-$stamp
+mkdir -p "$out" && chmod 0777 "$out"
+duration=${BENCH_DURATION:-15}
+static_file=${BENCH_STATIC_FILE:-/static/admin/css/base.css}
+
+docker compose -f loadtest/compose.yaml build --quiet locust
+wrk_bench() {  # name, then compare.py arguments
+  local name=$1
+  shift
+  docker run --rm --network "${project}_backend" -v "$PWD/$out:/reports" \
+    --entrypoint python pykit-locust /app/compare.py --out "/reports/$name" "$@"
+}
+machine="$(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
+echo "bench: $machine; load average $(cut -d' ' -f1-3 /proc/loadavg)" | tee "$out/machine.txt"
+
+for what in "${@:-tls static fanout}"; do
+  for step in $what; do
+    case $step in
+      tls)
+        wrk_bench tls-keepalive --concurrency 50 --duration "$duration" --title "nginx /healthz, keep-alive" \
+          --target "keep-alive: HTTP=http://nginx:8081/healthz" \
+          --target "keep-alive: HTTPS=https://nginx/healthz"
+        wrk_bench tls-new-connection --concurrency 50 --duration "$duration" \
+          --title "nginx /healthz, a new connection (TLS handshake) per request" \
+          --header "Connection: close" \
+          --target "new connection: HTTP=http://nginx:8081/healthz" \
+          --target "new connection: HTTPS=https://nginx/healthz"
+        ;;
+      static)
+        wrk_bench static --concurrency 50 --duration "$duration" --title "$static_file" \
+          --header "Accept-Encoding: gzip" \
+          --target "static file: nginx (HTTPS)=https://nginx$static_file" \
+          --target "static file: Django + WhiteNoise under Gunicorn (HTTP)=http://wsgi:8000$static_file"
+        ;;
+      fanout)
+        stats() { docker stats --no-stream --format '{{.Name}} {{.MemUsage}} {{.CPUPerc}}' \
+          "$project-asgi-1" "$project-nginx-1"; }
+        stats | sed 's/^/before /' | tee "$out/fanout-memory.txt"
+        ./loadtest/run.sh fanout >"$out/fanout.log" 2>&1 &
+        run=$!
+        sleep "${BENCH_PLATEAU_AT:-75}"  # all 1,001 users spawned (50/s) and holding
+        stats | sed 's/^/held /' | tee -a "$out/fanout-memory.txt"
+        status=0
+        wait "$run" || status=$?
+        grep -A12 "^SLO gate" "$out/fanout.log" | tee -a "$out/fanout-memory.txt" || true
+        echo "fanout: locust exit $status; report in $(grep -o 'loadtest/reports/[0-9TZ]*' "$out/fanout.log" | tail -1)"
+        ;;
+      *) echo "unknown step $step (tls, static, fanout)" >&2; exit 2 ;;
+    esac
+  done
+done
+echo "bench: results in $out"

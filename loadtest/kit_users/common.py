@@ -1,0 +1,127 @@
+"""What every user shares: accounts, login with Django's CSRF rules, the shared board, tokens.
+
+Request names start with their SLO group (see slo.toml): "api-read GET /api/boards/".
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import time
+from datetime import datetime
+from urllib.parse import urlsplit
+
+import gevent.lock
+from locust import FastHttpUser
+from locust.exception import StopUser
+
+# Accounts the runner created (run.sh: `manage.py ensure_user`); users take them in turn.
+ACCOUNTS = [a for a in os.environ.get("KIT_LOADTEST_USERS", "loadtest").split(",") if a]
+PASSWORD = os.environ.get("KIT_LOADTEST_PASSWORD", "")
+# Every account's users meet on one board: writers' events reach its subscribers.
+SHARED_BOARD = os.environ.get("KIT_LOADTEST_BOARD", "loadtest fan-out")
+
+next_account = itertools.cycle(ACCOUNTS)
+_board_ids: dict[str, int] = {}
+_board_lock = gevent.lock.Semaphore()
+
+
+def items_of(body) -> list:
+    """The rows of a list response, paginated (`results`/`items`/`data`) or a bare list."""
+    if isinstance(body, list):
+        return body
+    for key in ("results", "items", "data"):
+        if isinstance(body, dict) and isinstance(body.get(key), list):
+            return body[key]
+    raise ValueError(f"not a list response: {str(body)[:200]}")
+
+
+def event_age_ms(ts: str) -> float:
+    """Milliseconds from an event's `ts` (ISO 8601, UTC) to now; the clocks are the host's."""
+    sent = datetime.fromisoformat(ts).timestamp()
+    return max(0.0, (time.time() - sent) * 1000)
+
+
+def event_id_key(event_id: str) -> tuple[int, int]:
+    """Redis stream ids ("<ms>-<seq>") in their real order, to detect gaps and duplicates."""
+    ms, _, seq = event_id.partition("-")
+    return int(ms), int(seq or 0)
+
+
+class KitUser(FastHttpUser):
+    """A logged-in API client: session cookie, CSRF header, the shared board."""
+
+    abstract = True
+    # Self-signed certificate of a fresh stack; the e2e tests check TLS itself.
+    insecure = True
+    connection_timeout = 10.0
+    network_timeout = 30.0
+
+    account: str
+    board_id: int
+    origin_headers: dict[str, str]
+
+    def on_start(self) -> None:
+        if not getattr(self, "account", None):
+            self.account = next(next_account)
+        origin = "{0.scheme}://{0.netloc}".format(urlsplit(self.host))
+        # Django checks Origin (and Referer over HTTPS) on unsafe requests, as a browser sends them.
+        self.origin_headers = {"Origin": origin, "Referer": origin + "/"}
+        self.login()
+        self.board_id = self.shared_board()
+
+    def unsafe_headers(self, **extra: str) -> dict[str, str]:
+        token = next((c.value for c in self.client.cookiejar if c.name == "csrftoken"), "")
+        return {**self.origin_headers, "X-CSRFToken": token, **extra}
+
+    def login(self) -> None:
+        with self.client.post(
+            "/api/auth/login",
+            json={"username": self.account, "password": PASSWORD},
+            headers=self.unsafe_headers(),
+            name="login POST /api/auth/login",
+            catch_response=True,
+        ) as resp:
+            ok = resp.status_code == 200
+            if not ok:
+                resp.failure(f"login as {self.account}: {resp.status_code} {resp.text[:200]}")
+        if not ok:
+            # Without a session nothing else this user does means anything.
+            raise StopUser()
+
+    def shared_board(self) -> int:
+        """The account's shared board, created once per process and account."""
+        with _board_lock:
+            if self.account not in _board_ids:
+                _board_ids[self.account] = self._find_or_create_board()
+        return _board_ids[self.account]
+
+    def _find_or_create_board(self) -> int:
+        for _ in range(2):
+            resp = self.client.get("/api/boards/", name="api-read GET /api/boards/")
+            resp.raise_for_status()
+            mine = [b["id"] for b in items_of(resp.json()) if b.get("name") == SHARED_BOARD]
+            if mine:
+                # Other processes may have raced to create one too: all agree on the oldest.
+                return min(mine)
+            self.client.post(
+                "/api/boards/",
+                json={"name": SHARED_BOARD},
+                headers=self.unsafe_headers(),
+                name="api-write POST /api/boards/",
+            ).raise_for_status()
+        raise RuntimeError(f"board {SHARED_BOARD!r} was created but is not listed")
+
+    def realtime_token(self) -> str:
+        with self.client.post(
+            "/api/realtime/token",
+            headers=self.unsafe_headers(),
+            name="auth POST /api/realtime/token",
+            catch_response=True,
+        ) as resp:
+            token = resp.json().get("token") if resp.status_code == 200 else None
+            if not token:
+                resp.failure(f"realtime token: {resp.status_code} {resp.text[:200]}")
+        if not token:
+            raise StopUser()
+        return token

@@ -1,0 +1,242 @@
+"""Real time, end to end: Django writes reach WebSocket and SSE subscribers through nginx over
+TLS, exactly once and in order, across `asgi` replicas and a replica restart."""
+
+import asyncio
+import json
+import random
+import ssl
+import threading
+import time
+
+import httpx
+import pytest
+import websockets
+
+pytestmark = pytest.mark.timeout(240)
+
+
+def tls() -> ssl.SSLContext:
+    # The stack's certificate is self-signed; test_stack.py checks the certificate itself.
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    return ctx
+
+
+def new_board(login, https_url: str, user: str = "alice") -> tuple[httpx.Client, int, str]:
+    """A fresh board of `user`, that user's client, and a real-time token that covers it."""
+    c = login(user)
+    c.headers.setdefault("Referer", https_url + "/")  # Django's CSRF check over HTTPS
+    r = c.post("/api/boards/", json={"name": f"rt-{time.time_ns()}"})
+    assert r.status_code == 201, r.text
+    board = r.json()["id"]
+    r = c.post("/api/realtime/token")  # after the board exists: its id is in the claims
+    assert r.status_code == 200, r.text
+    return c, board, r.json()["token"]
+
+
+def create_card(c: httpx.Client, board: int, title: str) -> dict:
+    for _ in range(20):
+        r = c.post(f"/api/boards/{board}/cards/", json={"title": title})
+        if r.status_code != 429:  # nginx's API rate limit: wait and retry
+            break
+        time.sleep(float(r.headers.get("Retry-After", "1")))
+    assert r.status_code == 201, r.text
+    return r.json()
+
+
+def history(c: httpx.Client, board: int, token: str) -> list[str]:
+    """Ids of the board's card events, from the service's NDJSON export of the stream."""
+    r = c.get(f"/rt/stream/boards/{board}/export", headers={"Authorization": f"Bearer {token}"})
+    assert r.status_code == 200, r.text
+    events = [json.loads(line) for line in r.text.splitlines() if line]
+    return [e["id"] for e in events if e["type"].startswith("card.")]
+
+
+class Subscriber:
+    """A WebSocket client that reconnects and resumes from the last id it saw, as a browser
+    client of the kit would."""
+
+    def __init__(self, https_url: str, token: str, topic: str):
+        self.url = https_url.replace("https://", "wss://") + "/rt/ws"
+        self.headers = {"Authorization": f"Bearer {token}"}
+        self.topic = topic
+        self.cards: list[str] = []  # ids of card events, in arrival order
+        self.last: str | None = None  # last event id of any type: the resume point
+        self.closes: list[int | None] = []
+        self.resyncs = 0
+        self.subscribed = asyncio.Event()
+
+    async def run(self) -> None:
+        while True:
+            try:
+                async with websockets.connect(
+                    self.url, ssl=tls(), additional_headers=self.headers, open_timeout=10
+                ) as ws:
+                    msg = {"type": "subscribe", "topics": [self.topic]}
+                    if self.last:
+                        msg["last_event_id"] = self.last
+                    await ws.send(json.dumps(msg))
+                    async for raw in ws:
+                        m = json.loads(raw)
+                        if m["type"] == "subscribed":
+                            self.subscribed.set()
+                        elif m["type"] == "resync":
+                            self.resyncs += 1
+                        elif m["type"] == "event":
+                            self.last = m["event"]["id"]
+                            if m["event"]["type"].startswith("card."):
+                                self.cards.append(m["event"]["id"])
+                    self.closes.append(ws.close_code)
+            except websockets.ConnectionClosed as e:
+                self.closes.append(e.rcvd.code if e.rcvd else None)
+            except (OSError, TimeoutError, websockets.InvalidStatus, websockets.InvalidHandshake):
+                self.closes.append(None)  # refused (restarting replica, 429, 502): retry
+            await asyncio.sleep(0.2 + random.random() * 0.5)
+
+
+async def until(predicate, wait: float, step: float = 0.1) -> bool:
+    deadline = time.monotonic() + wait
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        await asyncio.sleep(step)
+    return predicate()
+
+
+async def start(subs: list[Subscriber]) -> list[asyncio.Task]:
+    tasks = []
+    for s in subs:
+        tasks.append(asyncio.create_task(s.run()))
+        await asyncio.sleep(0.15)  # within nginx's handshake rate (5/s, burst 10)
+    async with asyncio.timeout(30):
+        for s in subs:
+            await s.subscribed.wait()
+    return tasks
+
+
+def connections_per_replica(containers) -> list[int]:
+    """Established TCP connections on port 8001 inside each asgi container (/proc/net/tcp)."""
+    script = (
+        "print(sum(1 for l in open('/proc/net/tcp').readlines()[1:] "
+        "if l.split()[1].endswith(':1F41') and l.split()[3] == '01'))"
+    )
+    counts = []
+    for ctr in containers("asgi"):
+        rc, out = ctr.exec_run(["python", "-c", script])
+        assert rc == 0, out
+        counts.append(int(out.decode().strip()))
+    return counts
+
+
+def test_card_created_reaches_websocket_and_sse(login, https_url):
+    c, board, token = new_board(login, https_url)
+    topic = f"board.{board}"
+
+    async def go():
+        ws_sub = Subscriber(https_url, token, topic)
+        [task] = await start([ws_sub])
+        headers = {"Authorization": f"Bearer {token}"}
+        async with (
+            httpx.AsyncClient(base_url=https_url, verify=False, timeout=20) as ac,  # noqa: S501
+            ac.stream("GET", "/rt/sse", params={"topics": topic}, headers=headers) as sse,
+        ):
+            assert sse.status_code == 200
+            assert sse.headers["content-type"].startswith("text/event-stream")
+            lines = sse.aiter_lines()
+            assert (await anext(lines)).startswith("retry:")
+            await asyncio.sleep(0.5)  # the SSE subscription is attached
+            card = await asyncio.to_thread(create_card, c, board, "hello")
+            sse_event, block = None, {}
+            async with asyncio.timeout(10):
+                async for line in lines:
+                    if line:
+                        field, _, value = line.partition(": ")
+                        block[field] = value
+                        continue
+                    if "data" in block and json.loads(block["data"])["type"] == "card.created":
+                        sse_event = (block["id"], json.loads(block["data"]))
+                        break
+                    block = {}
+        await until(lambda: ws_sub.cards, 10)
+        task.cancel()
+        return card, ws_sub, sse_event
+
+    card, ws_sub, (sse_id, sse_data) = asyncio.run(go())
+    assert sse_data["data"]["id"] == card["id"]
+    assert sse_data["topic"] == topic
+    assert sse_id == sse_data["id"]  # SSE id: is the event id
+    assert ws_sub.cards == [sse_id]  # the same event, once, on the WebSocket too
+
+
+def test_every_event_once_at_each_subscriber_across_replicas(login, https_url, containers):
+    assert len(containers("asgi")) >= 2, "the test stack runs asgi with 2 replicas"
+    c, board, token = new_board(login, https_url)
+
+    async def go():
+        subs = [Subscriber(https_url, token, f"board.{board}") for _ in range(8)]
+        tasks = await start(subs)
+        spread = connections_per_replica(containers)
+        for i in range(30):
+            await asyncio.to_thread(create_card, c, board, f"card {i}")
+        expected = history(c, board, token)
+        await until(lambda: all(len(s.cards) >= len(expected) for s in subs), 20)
+        await asyncio.sleep(0.5)  # a duplicate would arrive now
+        for t in tasks:
+            t.cancel()
+        return subs, expected, spread
+
+    subs, expected, spread = asyncio.run(go())
+    assert len(expected) == 30
+    assert all(n >= 1 for n in spread), f"subscribers not on every replica: {spread}"
+    for s in subs:
+        assert s.cards == expected  # every event, once, in stream order
+        assert s.closes == []  # nobody was disconnected
+
+
+def test_restarting_an_asgi_replica_loses_no_event(login, https_url, containers):
+    """Under a steady flow of writes, one asgi container restarts: its clients get 1012,
+    reconnect (nginx picks a live replica) and resume from their last id."""
+    replicas = containers("asgi")
+    assert len(replicas) >= 2, "the test stack runs asgi with 2 replicas"
+    c, board, token = new_board(login, https_url)
+    victim = replicas[0]
+
+    async def go():
+        subs = [Subscriber(https_url, token, f"board.{board}") for _ in range(6)]
+        tasks = await start(subs)
+        restarted = threading.Event()
+
+        def restart():
+            time.sleep(2)
+            victim.restart(timeout=30)  # SIGTERM, then start again
+            restarted.set()
+
+        def write():
+            for i in range(60):  # about 6 s of writes, spanning the restart
+                create_card(c, board, f"card {i}")
+                time.sleep(0.1)
+
+        await asyncio.gather(asyncio.to_thread(restart), asyncio.to_thread(write))
+        expected = history(c, board, token)
+        await until(lambda: all(len(s.cards) >= len(expected) for s in subs), 60)
+        await asyncio.sleep(0.5)
+        for t in tasks:
+            t.cancel()
+        return subs, expected, restarted.is_set()
+
+    subs, expected, restarted = asyncio.run(go())
+    # Leave the stack as found: the restarted replica healthy again.
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        victim.reload()
+        if victim.attrs["State"].get("Health", {}).get("Status") == "healthy":
+            break
+        time.sleep(1)
+    assert restarted
+    assert len(expected) == 60
+    closes = [code for s in subs for code in s.closes]
+    assert 1012 in closes, f"no client saw the restart: {closes}"
+    for s in subs:
+        assert s.resyncs == 0
+        assert s.cards == expected  # nothing lost, nothing twice, in order
