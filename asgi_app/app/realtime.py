@@ -290,9 +290,8 @@ async def sse(
     hub: Hub = state.hub
     conn = Conn(user, "sse", settings.send_queue_size)
 
-    async def subscribe_all() -> None:
+    async def catch_up_all(subs) -> None:
         try:
-            subs = [await hub.attach(conn, t, resume) for t in names]
             for sub in subs:
                 if sub is not None:
                     await hub.catch_up(sub)
@@ -301,11 +300,18 @@ async def sse(
 
     async def stream() -> AsyncIterator[str]:
         hub.conns.add(conn)
-        subscriber = asyncio.create_task(subscribe_all())
+        subscriber = None
         expiry = asyncio.get_running_loop().call_later(
             max(0.0, user.expires_at - time.time()), conn.close, 1008, "token expired"
         )
         try:
+            # Attach before the first line: a client that sees the stream open and then
+            # writes must get that write, so the live position is fixed before it can.
+            try:
+                subs = [await hub.attach(conn, t, resume) for t in names]
+            except RedisError:
+                return
+            subscriber = asyncio.create_task(catch_up_all(subs))
             # The reconnect delay, and a first line so proxies and clients see the stream open.
             yield f"retry: {settings.sse_retry_ms}\n: connected\n\n"
             while (frames := await conn.take(settings.sse_heartbeat)) is not None:
@@ -313,7 +319,8 @@ async def sse(
                 yield "".join(frames) if frames else ": heartbeat\n\n"
         finally:
             expiry.cancel()
-            subscriber.cancel()
+            if subscriber is not None:
+                subscriber.cancel()
             await hub.disconnect(conn)
 
     return StreamingResponse(

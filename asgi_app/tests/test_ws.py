@@ -256,10 +256,13 @@ def test_slow_consumer_is_closed_and_resumes_without_loss(server, r, board):
         # Publish until the server gives up on this client. The kernel's socket buffers
         # absorb a varying 4-12 MB first; the sign that the server's own bounded queue
         # overflowed is that it dropped the connection: the user's presence is gone.
+        # Paced, so a server slowed by a busy machine still keeps up with the publisher:
+        # 2000 events (60 MB) is far beyond the kernel's buffers plus a 64-frame queue.
         sent = []
         while r.zscore(f"presence:{topic}", "1") is not None:
             assert len(sent) < 2000, "the server kept buffering for a client that reads nothing"
             sent += await d.publish(topic, 50, size=30_000)
+            await asyncio.sleep(0.1)
         ws.transport.resume_reading()
         got, code = [], None
         try:

@@ -1,0 +1,138 @@
+"""Auth (session + CSRF), the real-time token and the I/O-wait demo endpoint."""
+
+import secrets
+import time
+
+import jwt
+from django.conf import settings
+from django.contrib.auth import authenticate, login, logout
+from django.middleware.csrf import get_token
+from django.views.decorators.csrf import ensure_csrf_cookie
+from drf_spectacular.utils import extend_schema, inline_serializer
+from rest_framework import exceptions, serializers, status
+from rest_framework.decorators import api_view, permission_classes
+from rest_framework.permissions import AllowAny
+from rest_framework.response import Response
+
+from board.models import Board
+from core import events
+
+USER_SCHEMA = inline_serializer(
+    "User",
+    {
+        "id": serializers.IntegerField(),
+        "username": serializers.CharField(),
+        "is_staff": serializers.BooleanField(),
+    },
+)
+
+
+class LoginSerializer(serializers.Serializer):
+    username = serializers.CharField(max_length=150)
+    password = serializers.CharField(max_length=4096, trim_whitespace=False)
+
+
+def user_data(user) -> dict:
+    return {"id": user.pk, "username": user.get_username(), "is_staff": user.is_staff}
+
+
+@extend_schema(request=LoginSerializer, responses={200: USER_SCHEMA})
+@api_view(["POST"])
+@permission_classes([AllowAny])
+def login_view(request):
+    """Start a session. No CSRF token is needed yet (the client has none before logging in);
+    the JSON-only parser keeps cross-site forms out, and the response sets the CSRF cookie."""
+    body = LoginSerializer(data=request.data)
+    body.is_valid(raise_exception=True)
+    user = authenticate(request, **body.validated_data)
+    if user is None:
+        raise exceptions.AuthenticationFailed("Wrong username or password.", "invalid_credentials")
+    login(request, user)  # new session key and new CSRF secret: no fixation
+    get_token(request)  # make CsrfViewMiddleware send the rotated cookie
+    return Response(user_data(user))
+
+
+@extend_schema(request=None, responses={204: None})
+@api_view(["POST"])
+def logout_view(request):
+    logout(request)
+    return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+@extend_schema(responses={200: USER_SCHEMA})
+@api_view(["GET"])
+@permission_classes([AllowAny])
+def me_view(request):
+    """The current user, or 401. Also hands out the CSRF cookie to a fresh client."""
+    get_token(request)
+    if not request.user.is_authenticated:
+        raise exceptions.NotAuthenticated()
+    return Response(user_data(request.user))
+
+
+me_view = ensure_csrf_cookie(me_view)
+
+
+def make_realtime_token(user) -> tuple[str, int]:
+    now = int(time.time())
+    ttl = settings.REALTIME_TOKEN_TTL
+    claims = {
+        "sub": str(user.pk),
+        "name": user.get_username(),
+        "boards": list(Board.objects.visible_to(user).order_by("pk").values_list("pk", flat=True)),
+        "aud": "realtime",
+        "iss": "wsgi",
+        "iat": now,
+        "exp": now + ttl,
+    }
+    return jwt.encode(claims, settings.REALTIME_TOKEN_KEY, algorithm="HS256"), ttl
+
+
+@extend_schema(
+    request=None,
+    responses={
+        200: inline_serializer(
+            "RealtimeToken",
+            {"token": serializers.CharField(), "expires_in": serializers.IntegerField()},
+        )
+    },
+)
+@api_view(["POST"])
+def realtime_token_view(request):
+    """A short-lived token for /rt/: in the body for non-browser clients, and as an HttpOnly
+    cookie scoped to /rt/ so the browser never puts it in a URL."""
+    token, ttl = make_realtime_token(request.user)
+    response = Response({"token": token, "expires_in": ttl})
+    response.set_cookie(
+        "rt_token",
+        token,
+        max_age=ttl,
+        path="/rt/",
+        secure=settings.SESSION_COOKIE_SECURE,
+        httponly=True,
+        samesite="Strict",
+    )
+    return response
+
+
+class IoWaitQuery(serializers.Serializer):
+    ms = serializers.IntegerField(min_value=0, max_value=10_000, default=100)
+
+
+@extend_schema(
+    parameters=[IoWaitQuery],
+    responses={200: inline_serializer("IoWait", {"waited_ms": serializers.FloatField()})},
+)
+@api_view(["GET"])
+@permission_classes([AllowAny])
+def io_wait_view(request):
+    """Hold a thread on I/O for `ms` (a Redis BLPOP on a key nobody pushes to), so load tests
+    can compare a blocking wait in a Gunicorn thread with the same wait in the ASGI service."""
+    query = IoWaitQuery(data=request.query_params)
+    query.is_valid(raise_exception=True)
+    ms = query.validated_data["ms"]
+    started = time.perf_counter()
+    if ms:
+        # BLPOP's timeout 0 means "forever", so 0 ms skips the call.
+        events.blocking_redis_client().blpop(f"iowait:{secrets.token_hex(8)}", timeout=ms / 1000)
+    return Response({"waited_ms": round((time.perf_counter() - started) * 1000, 1)})

@@ -1,0 +1,112 @@
+"""Gunicorn with the shipped gunicorn.conf.py, in production mode, on a real socket."""
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+
+import pytest
+
+from tests.test_service import APP_DIR, SAFE_PRODUCTION
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def gunicorn():
+    started = []
+
+    def start(forwarded_allow_ips: str):
+        port = free_port()
+        env = {
+            **{k: v for k, v in os.environ.items() if not k.startswith("DJANGO_")},
+            **SAFE_PRODUCTION,
+            "FORWARDED_ALLOW_IPS": forwarded_allow_ips,
+            "GUNICORN_WORKERS": "1",
+            "GUNICORN_THREADS": "",  # compose's "use the default"
+        }
+        process = subprocess.Popen(  # noqa: S603  (our own config, fixed arguments)
+            [
+                sys.executable,
+                "-m",
+                "gunicorn",
+                "-c",
+                "gunicorn.conf.py",
+                "--bind",
+                f"127.0.0.1:{port}",
+                "config.wsgi:application",
+            ],
+            cwd=APP_DIR,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        started.append(process)
+        base = f"http://127.0.0.1:{port}"
+        for _ in range(100):
+            try:
+                urllib.request.urlopen(f"{base}/api/healthz", timeout=1)  # noqa: S310
+                return process, base
+            except OSError:
+                time.sleep(0.1)
+        process.kill()
+        pytest.fail("gunicorn did not start: " + (process.stdout.read() or ""))
+
+    yield start
+    for process in started:
+        process.terminate()
+        process.wait(timeout=35)
+
+
+class NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args, **kwargs):
+        return None
+
+
+def get(url, headers):
+    opener = urllib.request.build_opener(NoRedirect)
+    request = urllib.request.Request(url, headers=headers)  # noqa: S310
+    try:
+        with opener.open(request, timeout=5) as response:
+            return response.status, dict(response.headers)
+    except urllib.error.HTTPError as error:
+        return error.code, dict(error.headers)
+
+
+HEADERS = {
+    "Host": "boards.example.com",
+    "X-Forwarded-Proto": "https",
+    "X-Request-ID": "req-abc-123",
+    "User-Agent": "kit-test",
+}
+
+
+def test_trusted_proxy_makes_requests_https_and_logs_json(gunicorn):
+    process, base = gunicorn("127.0.0.1")
+    status, _ = get(f"{base}/api/auth/me", HEADERS)
+    assert status == 401  # served as HTTPS: no redirect, just "log in"
+    process.terminate()
+    output, _ = process.communicate(timeout=35)
+    lines = [json.loads(line) for line in output.splitlines() if line.startswith("{")]
+    access = [line for line in lines if line.get("path") == "/api/auth/me"]
+    assert access, output
+    assert access[0]["request_id"] == "req-abc-123"
+    assert access[0]["status"] == 401
+    assert access[0]["user_agent"] == "kit-test"
+    assert "Control server error" not in output
+
+
+def test_forwarded_proto_from_an_untrusted_peer_is_ignored(gunicorn):
+    _, base = gunicorn("10.255.255.1")  # not us: our X-Forwarded-Proto must not count
+    status, headers = get(f"{base}/api/auth/me", HEADERS)
+    assert status == 301
+    assert headers["Location"].startswith("https://boards.example.com/")

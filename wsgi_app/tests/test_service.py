@@ -1,0 +1,149 @@
+"""Health endpoints, the I/O-wait endpoint, production settings, provisioning, OpenAPI."""
+
+import os
+import subprocess
+import sys
+import time
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.core.management import call_command
+
+APP_DIR = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def test_healthz_answers_whatever_the_host(client):
+    response = client.get("/api/healthz", HTTP_HOST="127.0.0.1:8000")
+    assert response.status_code == 200
+    assert client.get("/api/healthz", HTTP_HOST="evil.example").status_code == 200
+
+
+@pytest.mark.django_db
+def test_readyz_checks_postgres_and_redis(client):
+    response = client.get("/api/readyz", HTTP_HOST="127.0.0.1:8000")
+    assert response.status_code == 200
+    assert response.json()["checks"] == {"postgres": "ok", "redis": "ok"}
+
+
+@pytest.mark.django_db
+def test_readyz_is_503_when_redis_is_down(client, settings, reset_event_clients):
+    settings.REDIS_URL = "redis://127.0.0.1:1/0"
+    response = client.get("/api/readyz")
+    assert response.status_code == 503
+    assert response.json()["checks"]["redis"].startswith("error")
+    # Now known to be down: the next probe answers at once, still 503.
+    started = time.perf_counter()
+    again = client.get("/api/readyz")
+    assert again.status_code == 503
+    assert again.json()["checks"]["redis"] == "error: unavailable (probing)"
+    assert time.perf_counter() - started < 0.5
+
+
+def test_other_hosts_are_refused(client):
+    assert client.get("/api/auth/me", HTTP_HOST="evil.example").status_code == 400
+
+
+def test_io_wait_waits_on_redis(client):
+    started = time.perf_counter()
+    response = client.get("/api/io-wait", {"ms": 150})
+    elapsed = time.perf_counter() - started
+    assert response.status_code == 200
+    assert response.json()["waited_ms"] >= 140
+    assert 0.14 <= elapsed < 1.5
+
+
+@pytest.mark.parametrize("ms", ["-1", "abc", "20000"])
+def test_io_wait_rejects_bad_values(client, ms):
+    response = client.get("/api/io-wait", {"ms": ms})
+    assert response.status_code == 422
+    assert "ms" in response.json()["error"]["fields"]
+
+
+def manage(*args, **env):
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "REALTIME_"))}
+    return subprocess.run(  # noqa: S603  (our own manage.py, fixed arguments)
+        [sys.executable, "manage.py", *args],
+        cwd=APP_DIR,
+        env={**base, **env},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+SAFE_PRODUCTION = {
+    "DJANGO_ENV": "production",
+    "DJANGO_SECRET_KEY": "k" * 20 + "Q7x9ZpL2mV8rT4wY6bN1cD3fG5hJ0sA8uE2iO4pR",
+    "DJANGO_ALLOWED_HOSTS": "boards.example.com",
+    "REALTIME_TOKEN_KEY": "r" * 10 + "Q7x9ZpL2mV8rT4wY6bN1cD3fG5hJ0sA8",
+    "POSTGRES_PASSWORD": "a-password",
+}
+
+
+def test_check_deploy_is_clean_in_production_mode():
+    result = manage("check", "--deploy", "--fail-level", "WARNING", **SAFE_PRODUCTION)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "no issues" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("override", "hint"),
+    [
+        ({"DJANGO_DEBUG": "true"}, "DJANGO_DEBUG"),
+        ({"DJANGO_SECRET_KEY": ""}, "No secret key"),
+        ({"DJANGO_SECRET_KEY": "short"}, "DJANGO_SECRET_KEY is weak"),
+        ({"DJANGO_SECRET_KEY": "django-insecure-" + "x1y2z3" * 10}, "DJANGO_SECRET_KEY is weak"),
+        ({"DJANGO_ALLOWED_HOSTS": ""}, "DJANGO_ALLOWED_HOSTS is empty"),
+        ({"DJANGO_ALLOWED_HOSTS": "*"}, "contains '*'"),
+        ({"REALTIME_TOKEN_KEY": "short"}, "REALTIME_TOKEN_KEY"),
+    ],
+)
+def test_production_refuses_unsafe_settings(override, hint):
+    result = manage("check", **{**SAFE_PRODUCTION, **override})
+    assert result.returncode != 0
+    assert "Refusing to start in production mode" in result.stderr
+    assert hint in result.stderr
+
+
+@pytest.mark.django_db
+def test_ensure_user_is_idempotent():
+    call_command("ensure_user", "dave", "--password", "first-pass-123")
+    call_command("ensure_user", "dave", "--password", "second-pass-456", "--superuser")
+    [user] = get_user_model().objects.filter(username="dave")
+    assert user.check_password("second-pass-456")
+    assert user.is_superuser
+    assert user.is_staff
+
+
+@pytest.mark.django_db
+def test_no_model_changes_without_migrations():
+    call_command("makemigrations", "--check", "--dry-run", verbosity=0)
+
+
+def test_openapi_schema_and_docs(client):
+    schema = client.get("/api/openapi.json")
+    assert schema.status_code == 200
+    paths = schema.json()["paths"]
+    for path in ("/api/boards/", "/api/boards/{board_id}/cards/", "/api/cards/{id}/"):
+        assert path in paths
+    docs = client.get("/api/docs")
+    assert docs.status_code == 200
+    assert b"swagger-ui" in docs.content
+
+
+@pytest.mark.django_db
+def test_pages_render(client, django_user_model):
+    assert b"Log in" in client.get("/").content
+    user = django_user_model.objects.create_user("erin", password="x-pass-123")
+    client.force_login(user)
+    from board.models import Board
+
+    board = Board.objects.create(name="Erin's", owner=user)
+    assert b"Erin&#x27;s" in client.get("/").content
+    icon = client.get("/favicon.ico")
+    assert icon.status_code == 301
+    assert icon["Location"].startswith("/static/board/favicon.")
+    page = client.get(f"/boards/{board.pk}/")
+    assert page.status_code == 200
+    assert f'data-board-id="{board.pk}"'.encode() in page.content
