@@ -6,6 +6,7 @@ Pub/Sub channels are global across databases, so every test uses fresh, random b
 """
 
 import asyncio
+import base64
 import json
 import os
 import random
@@ -144,12 +145,15 @@ class Django:
             self.r = aioredis.Redis.from_url(REDIS_URL, decode_responses=True)
         ids = []
         for i in range(n):
+            # `size` is meant as bytes on the wire: random, so per-message deflate (on in the
+            # test server and the client) cannot shrink a 30 KB pad to ~100 bytes.
+            pad = base64.b64encode(os.urandom(size)).decode()[:size]
             body = {
                 "topic": topic,
                 "type": "card.updated",
                 "ts": "2026-11-24T01:00:00.123Z",
                 "actor": 7,
-                "data": {"id": i, "version": i + 1, "pad": "x" * size},
+                "data": {"id": i, "version": i + 1, "pad": pad},
             }
             eid = await self.r.xadd(
                 f"events:{topic}", {"event": json.dumps(body)}, maxlen=maxlen, approximate=False

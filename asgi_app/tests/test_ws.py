@@ -258,6 +258,8 @@ def test_slow_consumer_is_closed_and_resumes_without_loss(server, r, board):
         # overflowed is that it dropped the connection: the user's presence is gone.
         # Paced, so a server slowed by a busy machine still keeps up with the publisher:
         # 2000 events (60 MB) is far beyond the kernel's buffers plus a 64-frame queue.
+        # The pads are random: compressible ones (permessage-deflate is negotiated) would
+        # put ~100 bytes per event on the wire, and nothing would ever fill up.
         sent = []
         while r.zscore(f"presence:{topic}", "1") is not None:
             assert len(sent) < 2000, "the server kept buffering for a client that reads nothing"
