@@ -1,9 +1,10 @@
 """Configuration from the environment (twelve-factor), secrets from /run/kit-secrets."""
 
+import sys
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 SECRETS_DIR = Path("/run/kit-secrets")
@@ -17,8 +18,9 @@ class Settings(BaseSettings):
     )
 
     redis_url: str = "redis://localhost:6379/0"
-    # Required: no running service ever verifies tokens with a made-up key.
-    realtime_token_key: SecretStr = Field(min_length=16)
+    # Required: no running service ever verifies tokens with a made-up key. Same floor as
+    # Django's check (it signs with this key).
+    realtime_token_key: SecretStr = Field(min_length=32)
     realtime_token_ttl: int = 300
     event_stream_maxlen: int = 10_000
 
@@ -41,4 +43,29 @@ class Settings(BaseSettings):
 
 @lru_cache
 def get_settings() -> Settings:
-    return Settings()
+    try:
+        return Settings()
+    except ValidationError as e:
+        raise RuntimeError(refusal(e)) from None
+
+
+def refusal(e: ValidationError) -> str:
+    """One line per bad setting, named as the environment variable that fixes it."""
+    lines = []
+    for err in e.errors():
+        name = "_".join(map(str, err["loc"])).upper()
+        if err["type"] == "too_short":  # pydantic says "items" for a SecretStr
+            msg = f"must be at least {err['ctx']['min_length']} characters"
+        else:
+            msg = err["msg"]
+        lines.append(f"  - {name}: {msg}")
+    return "Refusing to start, fix these settings:\n" + "\n".join(lines)
+
+
+if __name__ == "__main__":
+    # `python -m app.settings`: the entry script checks the settings before Uvicorn starts,
+    # so a bad value ends the container with this message instead of a traceback.
+    try:
+        get_settings()
+    except RuntimeError as e:
+        sys.exit(str(e))
