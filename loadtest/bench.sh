@@ -17,7 +17,9 @@ stamp=$(date -u +%Y%m%dT%H%M%SZ)
 out=loadtest/reports/bench-$stamp
 mkdir -p "$out" && chmod 0777 "$out"
 duration=${BENCH_DURATION:-15}
-static_file=${BENCH_STATIC_FILE:-/static/admin/css/base.css}
+# Static names are hashed (and only the hashed copies are kept): take the admin stylesheet's.
+static_file=${BENCH_STATIC_FILE:-$(docker exec "$project-nginx-1" sh -c \
+  'ls /srv/static/admin/css/base.*.css | head -n 1' | sed 's|^/srv||')}
 
 docker compose -f loadtest/compose.yaml build --quiet locust
 wrk_bench() {  # name, then compare.py arguments

@@ -42,6 +42,15 @@ def event_age_ms(ts: str) -> float:
     return max(0.0, (time.time() - sent) * 1000)
 
 
+def browser_origin(url: str) -> str:
+    """The Origin a browser sends: no port when it is the scheme's default (Django compares
+    it with the Host header, which omits a default port too)."""
+    u = urlsplit(url)
+    default = {"https": 443, "http": 80}.get(u.scheme)
+    port = f":{u.port}" if u.port and u.port != default else ""
+    return f"{u.scheme}://{u.hostname}{port}"
+
+
 def event_id_key(event_id: str) -> tuple[int, int]:
     """Redis stream ids ("<ms>-<seq>") in their real order, to detect gaps and duplicates."""
     ms, _, seq = event_id.partition("-")
@@ -64,7 +73,7 @@ class KitUser(FastHttpUser):
     def on_start(self) -> None:
         if not getattr(self, "account", None):
             self.account = next(next_account)
-        origin = "{0.scheme}://{0.netloc}".format(urlsplit(self.host))
+        origin = browser_origin(self.host)
         # Django checks Origin (and Referer over HTTPS) on unsafe requests, as a browser sends them.
         self.origin_headers = {"Origin": origin, "Referer": origin + "/"}
         self.login()

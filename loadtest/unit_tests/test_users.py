@@ -4,7 +4,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from kit_users.common import event_age_ms, event_id_key, items_of
+from kit_users.common import browser_origin, event_age_ms, event_id_key, items_of
 from kit_users.realtime import OrderChecker
 
 
@@ -32,3 +32,17 @@ def test_list_responses_paginated_or_bare():
     assert items_of({"results": [1], "next": None}) == [1]
     with pytest.raises(ValueError, match="not a list"):
         items_of({"error": {"code": "x"}})
+
+
+@pytest.mark.parametrize(
+    ("host", "origin"),
+    [
+        ("https://127.0.0.1:443", "https://127.0.0.1"),
+        ("https://127.0.0.1", "https://127.0.0.1"),
+        ("https://localhost:18443", "https://localhost:18443"),
+        ("http://localhost:80/", "http://localhost"),
+    ],
+)
+def test_origin_is_what_a_browser_sends(host, origin):
+    # Django's CSRF check compares Origin with the Host header, which has no default port.
+    assert browser_origin(host) == origin
