@@ -2,6 +2,7 @@
 # The numbers of docs/benchmarks.md beyond `make compare`, against the running stack:
 #   tls     nginx's TLS overhead: /healthz answered by nginx itself over HTTPS vs plain HTTP
 #           (the status port), with keep-alive and with a new connection per request
+#   overhead  one Django JSON endpoint straight at Gunicorn vs through nginx over TLS
 #   static  one static file from nginx (HTTPS) vs the same file from Django/WhiteNoise (HTTP)
 #   fanout  1,000 WebSocket subscribers + 1 writer (Locust, profile fanout): connect time,
 #           fan-out p50/p99, and the memory per held connection (asgi and nginx containers)
@@ -43,6 +44,13 @@ for what in "${@:-tls static fanout}"; do
           --header "Connection: close" \
           --target "new connection: HTTP=http://nginx:8081/healthz" \
           --target "new connection: HTTPS=https://nginx/healthz"
+        ;;
+      overhead)
+        # The same Django JSON endpoint straight at Gunicorn and through nginx (TLS, keep-alive).
+        wrk_bench nginx-overhead --concurrency 50 --duration "$duration" \
+          --title "Django /api/healthz: direct vs through nginx" \
+          --target "direct: Gunicorn (HTTP)=http://wsgi:8000/api/healthz" \
+          --target "through nginx: HTTPS, keep-alive=https://nginx/api/healthz"
         ;;
       static)
         wrk_bench static --concurrency 50 --duration "$duration" --title "$static_file" \
