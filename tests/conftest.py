@@ -5,6 +5,7 @@ with the Docker socket mounted so tests can find, restart and inspect the stack'
 """
 
 import os
+import ssl
 
 import docker
 import httpx
@@ -14,6 +15,16 @@ HTTPS_URL = os.environ.get("KIT_HTTPS_URL", "https://127.0.0.1:443")
 HTTP_URL = os.environ.get("KIT_HTTP_URL", "http://127.0.0.1:80")
 PROJECT = os.environ.get("COMPOSE_PROJECT_NAME", "pykit")
 PASSWORD = os.environ.get("E2E_PASSWORD", "")
+WS_URL = HTTPS_URL.replace("https://", "wss://", 1) + "/rt/ws"
+
+
+def insecure_tls() -> ssl.SSLContext:
+    """TLS without verification: the stack's certificate is self-signed (made on first start);
+    test_stack.py checks the certificate itself."""
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    return ctx
 
 
 @pytest.fixture(scope="session")

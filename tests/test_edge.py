@@ -32,6 +32,8 @@ from sslyze import (
     ServerScanStatusEnum,
 )
 
+from conftest import WS_URL, insecure_tls
+
 pytestmark = pytest.mark.timeout(120)
 
 SECURITY_HEADERS = [
@@ -227,9 +229,7 @@ def test_http2_is_negotiated_and_http11_still_works(https_url):
 def test_session_resumption_without_tickets(https_url):
     """The server-side session cache resumes sessions; no ticket keys to leak."""
     u = urlsplit(https_url)
-    ctx = ssl.create_default_context()
-    ctx.check_hostname = False
-    ctx.verify_mode = ssl.CERT_NONE
+    ctx = insecure_tls()
     ctx.maximum_version = ssl.TLSVersion.TLSv1_2  # 1.3 resumes through tickets only
 
     def handshake(session=None):
@@ -450,9 +450,7 @@ def test_large_bodies_are_refused_with_413(client, nginx):
 def test_slow_clients_are_cut_off(https_url):
     """A client that never finishes its headers (slowloris) loses its connection in ~10 s."""
     u = urlsplit(https_url)
-    ctx = ssl.create_default_context()
-    ctx.check_hostname = False
-    ctx.verify_mode = ssl.CERT_NONE
+    ctx = insecure_tls()
     with (
         socket.create_connection((u.hostname, u.port), timeout=30) as raw,
         ctx.wrap_socket(raw, server_hostname="localhost") as s,
@@ -754,10 +752,7 @@ def board_and_token(login):
 
 async def test_websocket_through_nginx(https_url, board_and_token):
     alice, board, token = board_and_token
-    ctx = ssl.create_default_context()
-    ctx.check_hostname = False
-    ctx.verify_mode = ssl.CERT_NONE
-    url = https_url.replace("https://", "wss://") + "/rt/ws"
+    ctx, url = insecure_tls(), WS_URL
     async with websockets.connect(
         url, ssl=ctx, additional_headers={"Authorization": f"Bearer {token}"}
     ) as ws:
@@ -780,10 +775,7 @@ async def test_websocket_through_nginx(https_url, board_and_token):
 async def test_idle_websocket_outlives_the_default_proxy_timeout(https_url, board_and_token):
     """nginx's default proxy_read_timeout (60 s) would cut an idle socket; ours does not."""
     _, board, token = board_and_token
-    ctx = ssl.create_default_context()
-    ctx.check_hostname = False
-    ctx.verify_mode = ssl.CERT_NONE
-    url = https_url.replace("https://", "wss://") + "/rt/ws"
+    ctx, url = insecure_tls(), WS_URL
     # No client pings: only the server's pings keep the connection alive.
     async with websockets.connect(
         url, ssl=ctx, additional_headers={"Authorization": f"Bearer {token}"}, ping_interval=None

@@ -4,7 +4,6 @@ TLS, exactly once and in order, across `asgi` replicas and a replica restart."""
 import asyncio
 import json
 import random
-import ssl
 import threading
 import time
 
@@ -12,21 +11,14 @@ import httpx
 import pytest
 import websockets
 
+from conftest import WS_URL, insecure_tls
+
 pytestmark = pytest.mark.timeout(240)
 
 
-def tls() -> ssl.SSLContext:
-    # The stack's certificate is self-signed; test_stack.py checks the certificate itself.
-    ctx = ssl.create_default_context()
-    ctx.check_hostname = False
-    ctx.verify_mode = ssl.CERT_NONE
-    return ctx
-
-
-def new_board(login, https_url: str, user: str = "alice") -> tuple[httpx.Client, int, str]:
+def new_board(login, user: str = "alice") -> tuple[httpx.Client, int, str]:
     """A fresh board of `user`, that user's client, and a real-time token that covers it."""
     c = login(user)
-    c.headers.setdefault("Referer", https_url + "/")  # Django's CSRF check over HTTPS
     r = c.post("/api/boards/", json={"name": f"rt-{time.time_ns()}"})
     assert r.status_code == 201, r.text
     board = r.json()["id"]
@@ -57,8 +49,7 @@ class Subscriber:
     """A WebSocket client that reconnects and resumes from the last id it saw, as a browser
     client of the kit would."""
 
-    def __init__(self, https_url: str, token: str, topic: str):
-        self.url = https_url.replace("https://", "wss://") + "/rt/ws"
+    def __init__(self, token: str, topic: str):
         self.headers = {"Authorization": f"Bearer {token}"}
         self.topic = topic
         self.cards: list[str] = []  # ids of card events, in arrival order
@@ -71,7 +62,7 @@ class Subscriber:
         while True:
             try:
                 async with websockets.connect(
-                    self.url, ssl=tls(), additional_headers=self.headers, open_timeout=10
+                    WS_URL, ssl=insecure_tls(), additional_headers=self.headers, open_timeout=10
                 ) as ws:
                     msg = {"type": "subscribe", "topics": [self.topic]}
                     if self.last:
@@ -130,11 +121,11 @@ def connections_per_replica(containers) -> list[int]:
 
 
 def test_card_created_reaches_websocket_and_sse(login, https_url):
-    c, board, token = new_board(login, https_url)
+    c, board, token = new_board(login)
     topic = f"board.{board}"
 
     async def go():
-        ws_sub = Subscriber(https_url, token, topic)
+        ws_sub = Subscriber(token, topic)
         [task] = await start([ws_sub])
         headers = {"Authorization": f"Bearer {token}"}
         async with (
@@ -171,10 +162,10 @@ def test_card_created_reaches_websocket_and_sse(login, https_url):
 
 def test_every_event_once_at_each_subscriber_across_replicas(login, https_url, containers):
     assert len(containers("asgi")) >= 2, "the test stack runs asgi with 2 replicas"
-    c, board, token = new_board(login, https_url)
+    c, board, token = new_board(login)
 
     async def go():
-        subs = [Subscriber(https_url, token, f"board.{board}") for _ in range(8)]
+        subs = [Subscriber(token, f"board.{board}") for _ in range(8)]
         tasks = await start(subs)
         spread = connections_per_replica(containers)
         for i in range(30):
@@ -199,11 +190,11 @@ def test_restarting_an_asgi_replica_loses_no_event(login, https_url, containers)
     reconnect (nginx picks a live replica) and resume from their last id."""
     replicas = containers("asgi")
     assert len(replicas) >= 2, "the test stack runs asgi with 2 replicas"
-    c, board, token = new_board(login, https_url)
+    c, board, token = new_board(login)
     victim = replicas[0]
 
     async def go():
-        subs = [Subscriber(https_url, token, f"board.{board}") for _ in range(6)]
+        subs = [Subscriber(token, f"board.{board}") for _ in range(6)]
         tasks = await start(subs)
         restarted = threading.Event()
 

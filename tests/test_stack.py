@@ -10,6 +10,8 @@ import websockets
 from cryptography import x509
 from cryptography.x509.oid import ExtensionOID
 
+from conftest import WS_URL, insecure_tls
+
 pytestmark = pytest.mark.timeout(60)
 
 
@@ -70,21 +72,10 @@ def test_secrets_are_generated_per_stack_and_distinct(containers):
     assert len(set(values.values())) == 3
 
 
-def _wss_url(https_url: str, path: str) -> str:
-    return "wss://" + https_url.split("://", 1)[1] + path
-
-
-def _insecure_ssl() -> ssl.SSLContext:
-    ctx = ssl.create_default_context()
-    ctx.check_hostname = False
-    ctx.verify_mode = ssl.CERT_NONE
-    return ctx
-
-
 async def test_websocket_without_token_is_refused_by_the_app(https_url):
     # The upgrade crosses nginx and reaches FastAPI, which refuses it: not an nginx 4xx/5xx.
     with pytest.raises((websockets.InvalidStatus, websockets.ConnectionClosed)) as err:
-        async with websockets.connect(_wss_url(https_url, "/rt/ws"), ssl=_insecure_ssl()) as ws:
+        async with websockets.connect(WS_URL, ssl=insecure_tls()) as ws:
             await ws.recv()
     if isinstance(err.value, websockets.InvalidStatus):
         assert err.value.response.status_code in (401, 403)
