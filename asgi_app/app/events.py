@@ -1,4 +1,4 @@
-"""The event contract: stream entries, envelopes and the live channel (docs/design.md, "Redis")."""
+"""The event contract: stream entries, envelopes and the live channel (docs/protocol.md)."""
 
 import json
 import re
@@ -7,6 +7,8 @@ from functools import cached_property
 
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
+
+from .access import REVOKED
 
 ID_RE = re.compile(r"^(\d{1,20})(?:-(\d{1,20}))?$")
 StreamId = tuple[int, int]
@@ -29,9 +31,13 @@ def stream_key(topic: str) -> str:
     return f"events:{topic}"
 
 
-def group_channel(topic: str) -> str:
-    # What channels_redis' RedisPubSubChannelLayer (prefix "asgi") publishes group_send to.
-    return f"asgi__group__{topic}"
+def channel_prefix(prefix: str) -> str:
+    # What channels_redis' RedisPubSubChannelLayer publishes group_send to: EVENT_CHANNEL_PREFIX.
+    return f"{prefix}__group__"
+
+
+def group_channel(prefix: str, topic: str) -> str:
+    return channel_prefix(prefix) + topic
 
 
 def dumps(obj) -> str:
@@ -53,6 +59,15 @@ class Event:
         body.pop("id", None)
         self.body = body
 
+    def revokes(self, user_id: int) -> bool:
+        """Is this Django's notice that `user_id` may no longer read the topic?"""
+        data = self.body.get("data")
+        return (
+            self.body.get("type") == REVOKED
+            and isinstance(data, dict)
+            and data.get("user") == user_id
+        )
+
     @cached_property
     def envelope_json(self) -> str:
         return dumps({"id": self.id, **self.body})
@@ -70,10 +85,11 @@ def now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-async def publish(redis: Redis, topic: str, type_: str, actor: int | None, data: dict, maxlen: int):
-    """Publish an event exactly as Django does: XADD to the stream, then group_send's PUBLISH.
-
-    The PUBLISH payload is the JSON bytes channels_redis' JSON serializer writes for
+async def publish(
+    redis: Redis, prefix: str, topic: str, type_: str, actor: int | None, data: dict, maxlen: int
+):
+    """Publish an event exactly as Django does (core/events.py): XADD to the stream, then
+    PUBLISH the JSON bytes channels_redis' JSON serializer writes for
     group_send(topic, {"type": "rt.event", "event": envelope}), so Channels consumers read it.
     """
     body = {"topic": topic, "type": type_, "ts": now_iso(), "actor": actor, "data": data}
@@ -81,7 +97,7 @@ async def publish(redis: Redis, topic: str, type_: str, actor: int | None, data:
         stream_key(topic), {"event": dumps(body)}, maxlen=maxlen, approximate=True
     )
     message = {"type": "rt.event", "event": {"id": entry_id, **body}}
-    await redis.publish(group_channel(topic), json.dumps(message))
+    await redis.publish(group_channel(prefix, topic), json.dumps(message))
     return entry_id
 
 

@@ -2,7 +2,7 @@
 
 How an event reaches a client, exactly once and in order:
 - Django (or this service) XADDs the event to `events:<topic>`, then PUBLISHes it on
-  `asgi__group__<topic>` (channels_redis' group_send).
+  `<EVENT_CHANNEL_PREFIX>__group__<topic>` (channels_redis' group_send wire format).
 - Each process SUBSCRIBEs once per topic it serves. A message there only rings the bell: the
   topic's pump reads the stream after the last id it delivered (XRANGE) and hands each entry,
   in stream order, to every local subscription. Reading the stream, not the message, keeps
@@ -10,6 +10,10 @@ How an event reaches a client, exactly once and in order:
   reconnect) only delays events until the next bell or the catch-up after reconnecting.
 - A subscription delivers an event only if its id is above the last one it delivered
   (de-duplication), so a resume (replay from the stream) and live events never overlap.
+- Access is checked per subscription against Django's access sets (app/access.py), before
+  and again after attaching. Django removes a user from a set, then publishes
+  `access.revoked` on the topic: every process serving the topic reads it from the stream in
+  order and drops that user's subscriptions there, so nothing after it reaches them.
 """
 
 import asyncio
@@ -22,14 +26,15 @@ from collections import Counter, deque
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from . import access
 from .auth import User
 from .events import (
     ZERO,
     Event,
     StreamId,
+    channel_prefix,
     dumps,
     format_id,
-    group_channel,
     parse_id,
     publish,
     read_after,
@@ -38,7 +43,6 @@ from .events import (
 from .settings import Settings
 
 log = logging.getLogger("asgi.hub")
-CHANNEL_PREFIX = "asgi__group__"
 BATCH = 500
 
 
@@ -65,6 +69,10 @@ class Conn:
         if self.kind == "ws":
             return body
         return f"event: resync\nid: {head}\ndata: {body}\n\n"
+
+    def revoked_frame(self, topic: str) -> str:
+        body = dumps({"type": "unsubscribed", "topics": [topic], "reason": "revoked"})
+        return body if self.kind == "ws" else f"event: unsubscribed\ndata: {body}\n\n"
 
     def close(self, code: int, reason: str) -> None:
         if not self.closed.is_set():
@@ -114,6 +122,8 @@ class Subscription:
     __slots__ = (
         "after",
         "conn",
+        "dropped",
+        "joined",
         "max_pending",
         "pending",
         "replaying",
@@ -131,6 +141,8 @@ class Subscription:
         self.max_pending = max_pending
         self.target: StreamId = after  # replay up to here; live events follow
         self.resync: str | None = None
+        self.dropped = False  # unsubscribed or revoked: the replay stops, nothing more is sent
+        self.joined = False  # counted in presence
 
     def push(self, ev: Event) -> None:
         if self.replaying:
@@ -170,6 +182,7 @@ class Hub:
         self._tasks: list[asyncio.Task] = []
         self._ps_lock = asyncio.Lock()
         self._background: set[asyncio.Task] = set()
+        self.prefix = channel_prefix(settings.event_channel_prefix)
 
     # ---- lifecycle ----------------------------------------------------------------
 
@@ -218,6 +231,26 @@ class Hub:
         conn.subs[topic] = sub
         return sub
 
+    async def attach_readable(
+        self, conn: Conn, topics: list[str], last_event_id: StreamId | None
+    ) -> tuple[list["Subscription | None"], list[str]]:
+        """`attach` to each topic the user may read: (subscriptions, []), or ([], forbidden
+        topics) and nothing attached. Checked again once attached: a revocation that lands
+        between the first check and the attach is seen by the second check, or is published
+        after the attach point and so delivered live (Django removes access, then publishes).
+        Raises access.AccessUnavailable while Django rebuilds the sets."""
+        refused = await access.forbidden(self.redis, conn.user.id, topics)
+        if refused:
+            return [], refused
+        subs = [await self.attach(conn, t, last_event_id) for t in topics]
+        refused = await access.forbidden(self.redis, conn.user.id, topics)
+        if refused:
+            for sub in subs:
+                if sub is not None:
+                    self._detach(conn, sub.topic)
+            return [], refused
+        return subs, []
+
     async def catch_up(self, sub: "Subscription") -> None:
         """Phase 2: resync notice or replay from the stream, then the live events
         collected meanwhile, de-duplicated by id; from then on live delivery."""
@@ -226,7 +259,7 @@ class Hub:
             if sub.resync is not None:
                 conn.offer(conn.resync_frame(topic, sub.resync))
             after = sub.after
-            while after < sub.target and not conn.closed.is_set():
+            while after < sub.target and not conn.closed.is_set() and not sub.dropped:
                 events, after, n = await read_after(
                     self.redis, topic, after, BATCH, until=format_id(sub.target)
                 )
@@ -239,7 +272,7 @@ class Hub:
             sub.after = max(sub.after, sub.target)
             # Then the live events collected meanwhile, paced like the replay (more may
             # arrive while we wait for room; a client too slow for them is closed by push).
-            while sub.pending and not conn.closed.is_set():
+            while sub.pending and not conn.closed.is_set() and not sub.dropped:
                 ev = sub.pending.popleft()
                 if ev.sid > sub.after:
                     sub.after = ev.sid
@@ -247,18 +280,42 @@ class Hub:
         finally:
             sub.replaying = False
             sub.pending.clear()
-        await self._join(conn, topic)
+        if not sub.dropped:
+            sub.joined = True
+            await self._join(conn, topic)
 
     async def unsubscribe(self, conn: Conn, topic: str) -> None:
+        sub = self._detach(conn, topic)
+        if sub is not None and sub.joined:
+            await self._leave(conn, topic)
+
+    def _detach(self, conn: Conn, topic: str) -> "Subscription | None":
+        """Stop feeding conn this topic, at once (no await)."""
         sub = conn.subs.pop(topic, None)
         if sub is None:
-            return
+            return None
+        sub.dropped = True
         feed = self.feeds.get(topic)
         if feed is not None:
             feed.subs.discard(sub)
             if not feed.subs:
                 asyncio.get_running_loop().call_later(5, self._drop_if_idle, topic)
-        await self._leave(conn, topic)
+        return sub
+
+    def _revoke(self, sub: "Subscription") -> None:
+        """Django revoked sub's user's access: drop the subscription before the next event,
+        tell the client, and announce the leave (in the background)."""
+        conn, topic = sub.conn, sub.topic
+        if self._detach(conn, topic) is not sub:
+            return
+        conn.offer(conn.revoked_frame(topic))
+        if sub.joined:
+            self._spawn(self._leave(conn, topic))
+
+    def _spawn(self, coro) -> None:
+        task = asyncio.create_task(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     def close_all(self, code: int, reason: str) -> None:
         for conn in list(self.conns):
@@ -280,7 +337,7 @@ class Hub:
         feed.ready = loop.create_future()
         self.feeds[topic] = feed
         try:
-            channel = group_channel(topic)
+            channel = self.channel(topic)
             confirmed = loop.create_future()
             self._confirm[channel] = confirmed
             async with self._ps_lock:
@@ -294,7 +351,7 @@ class Hub:
             feed.ready.set_result(None)
         except BaseException as e:
             self.feeds.pop(topic, None)
-            self._confirm.pop(group_channel(topic), None)
+            self._confirm.pop(self.channel(topic), None)
             feed.ready.set_exception(RuntimeError(f"cannot subscribe to {topic}: {e!r}"))
             feed.ready.exception()  # retrieved: waiters get it, the loop does not warn
             raise
@@ -306,14 +363,15 @@ class Hub:
             return
         del self.feeds[topic]
         feed.task.cancel()
-        task = asyncio.create_task(self._unsubscribe_channel(group_channel(topic)))
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
+        self._spawn(self._unsubscribe_channel(self.channel(topic)))
+
+    def channel(self, topic: str) -> str:
+        return self.prefix + topic
 
     async def _unsubscribe_channel(self, channel: str) -> None:
         with contextlib.suppress(RedisError, OSError):
             async with self._ps_lock:
-                if channel[len(CHANNEL_PREFIX) :] not in self.feeds:
+                if channel[len(self.prefix) :] not in self.feeds:
                     await self._pubsub.unsubscribe(channel)
 
     # ---- reading ----------------------------------------------------------------------
@@ -333,12 +391,12 @@ class Hub:
                     fut = self._confirm.pop(channel, None)
                     if fut is not None and not fut.done():
                         fut.set_result(None)
-                    elif (feed := self.feeds.get(channel[len(CHANNEL_PREFIX) :])) is not None:
+                    elif (feed := self.feeds.get(channel[len(self.prefix) :])) is not None:
                         # redis-py re-subscribed after a reconnect: catch up on what was
                         # published while the connection was down.
                         feed.wake.set()
                 elif msg["type"] == "message":
-                    self._ring(channel[len(CHANNEL_PREFIX) :], msg["data"])
+                    self._ring(channel[len(self.prefix) :], msg["data"])
             except asyncio.CancelledError:
                 raise
             except (RedisError, OSError) as e:
@@ -369,7 +427,10 @@ class Hub:
                     events, last, n = await read_after(self.redis, feed.topic, feed.head, BATCH)
                     for ev in events:
                         for sub in tuple(feed.subs):
-                            sub.push(ev)
+                            if ev.revokes(sub.conn.user.id):
+                                self._revoke(sub)
+                            else:
+                                sub.push(ev)
                     feed.head = last
                     if n < BATCH:
                         break
@@ -408,7 +469,10 @@ class Hub:
 
     async def _publish(self, topic: str, type_: str, uid: int, name: str | None) -> None:
         data = {"user": uid} if name is None else {"user": uid, "name": name}
-        await publish(self.redis, topic, type_, uid, data, self.settings.event_stream_maxlen)
+        s = self.settings
+        await publish(
+            self.redis, s.event_channel_prefix, topic, type_, uid, data, s.event_stream_maxlen
+        )
 
     async def _presence_loop(self) -> None:
         """Refresh our users' entries; sweep expired ones (a crashed replica's users)."""

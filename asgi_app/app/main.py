@@ -1,4 +1,4 @@
-"""The FastAPI application: health, io-wait, export, and the real-time endpoints."""
+"""The FastAPI application: health, io-wait, the real-time endpoints and the domain routers."""
 
 import asyncio
 import logging
@@ -8,18 +8,18 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, Path, Query, Request
+from fastapi import FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.responses import JSONResponse
 from redis.asyncio import BlockingConnectionPool, Redis
 from redis.exceptions import RedisError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from . import realtime
-from .events import ZERO, format_id, read_after, stream_info
 from .hub import Hub
+from .routes import board_export  # example
 from .settings import get_settings
-from .web import STATUS_CODES, current_user, error, fail
+from .web import STATUS_CODES, error
 
 log = logging.getLogger("asgi")
 
@@ -86,7 +86,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 app = FastAPI(
     title="Real-time service",
     version="1.0",
-    description="WebSockets, Server-Sent Events and streaming for the boards. "
+    description="WebSockets, Server-Sent Events and streaming exports. "
     "Auth: the `rt_token` cookie or `Authorization: Bearer` (from `POST /api/realtime/token`).",
     lifespan=lifespan,
     openapi_url="/rt/openapi.json",
@@ -94,6 +94,7 @@ app = FastAPI(
     redoc_url=None,
 )
 app.include_router(realtime.router)
+app.include_router(board_export.router)  # example
 
 
 @app.exception_handler(StarletteHTTPException)
@@ -153,41 +154,3 @@ async def io_wait(request: Request, ms: int = Query(100, ge=0, le=10_000)) -> di
         key = f"iowait:{secrets.token_hex(8)}"
         await request.app.state.redis.blpop([key], timeout=ms / 1000)
     return {"waited_ms": round((time.perf_counter() - start) * 1000, 1)}
-
-
-# ---- export ---------------------------------------------------------------------------------
-
-
-@app.get("/rt/stream/boards/{board_id}/export", tags=["streaming"])
-async def export(request: Request, board_id: int = Path(ge=1, le=2**63 - 1)) -> StreamingResponse:
-    """The board's whole event history as NDJSON, one envelope per line, oldest first.
-
-    Read from the stream in batches as the client consumes it: memory stays flat
-    however long the history is. Ends at the last event that existed when it started."""
-    user = current_user(request)
-    topic = f"board.{board_id}"
-    if not user.may_read(topic):
-        raise fail(403, "forbidden", f"you are not a member of board {board_id}")
-    redis = request.app.state.redis
-    info = await stream_info(redis, topic)
-    end = info[0] if info else ZERO
-
-    async def lines() -> AsyncIterator[str]:
-        after = ZERO
-        while after < end:
-            events, after, n = await read_after(redis, topic, after, 500, until=format_id(end))
-            if events:
-                yield "".join(ev.envelope_json + "\n" for ev in events)
-            if n == 0:
-                break
-
-    filename = f"board-{board_id}-events.ndjson"
-    return StreamingResponse(
-        lines(),
-        media_type="application/x-ndjson",
-        headers={
-            "Content-Disposition": f'attachment; filename="{filename}"',
-            "X-Accel-Buffering": "no",
-            "Cache-Control": "no-store",
-        },
-    )

@@ -1,4 +1,4 @@
-"""/rt/ws and /rt/sse: the real-time protocol of ARCHITECTURE.md."""
+"""/rt/ws and /rt/sse: the real-time protocol of docs/protocol.md."""
 
 import asyncio
 import contextlib
@@ -14,7 +14,7 @@ from fastapi.responses import StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, TypeAdapter, ValidationError
 from redis.exceptions import RedisError
 
-from . import auth
+from . import access, auth
 from .events import dumps, parse_id
 from .hub import Conn, Hub
 from .settings import Settings
@@ -22,7 +22,7 @@ from .web import current_user, fail
 
 router = APIRouter(tags=["real-time"])
 
-TopicName = Annotated[str, StringConstraints(pattern=auth.TOPIC_RE.pattern)]
+TopicName = Annotated[str, StringConstraints(pattern=access.TOPIC_RE.pattern)]
 EventId = Annotated[str, StringConstraints(pattern=r"^\d{1,20}(-\d{1,20})?$")]
 Topics = Annotated[list[TopicName], Field(min_length=1, max_length=100)]
 
@@ -187,18 +187,21 @@ class WsSession:
                 self.send({"type": "pong", "id": msg.id})
             case Subscribe():
                 topics = list(dict.fromkeys(msg.topics))
-                forbidden = [t for t in topics if not user.may_read(t)]
-                if forbidden:
-                    self.error("forbidden", "you may not read these topics", topics=forbidden)
-                    return
                 new = [t for t in topics if t not in conn.subs]
                 if len(conn.subs) + len(new) > self.settings.max_topics_per_connection:
                     self.error("too_many_topics", "too many topics on one connection")
                     return
                 resume = parse_id(msg.last_event_id) if msg.last_event_id else None
-                presence = {t: sorted({*await self.hub.presence(t), user.id}) for t in new}
                 # Attach first, then acknowledge: every event after `subscribed` is delivered.
-                subs = [await self.hub.attach(conn, t, resume) for t in new]
+                try:
+                    subs, forbidden = await self.hub.attach_readable(conn, new, resume)
+                except access.AccessUnavailable as e:
+                    self.error("unavailable", str(e))
+                    return
+                if forbidden:
+                    self.error("forbidden", "you may not read these topics", topics=forbidden)
+                    return
+                presence = {t: sorted({*await self.hub.presence(t), user.id}) for t in new}
                 self.send({"type": "subscribed", "topics": topics, "presence": presence})
                 for sub in subs:
                     if sub is not None:
@@ -217,11 +220,6 @@ class WsSession:
                 if fresh.id != user.id:
                     return conn.close(1008, "token is for another user")
                 conn.user = fresh
-                lost = [t for t in conn.subs if not fresh.may_read(t)]
-                for t in lost:
-                    await self.hub.unsubscribe(conn, t)
-                if lost:
-                    self.send({"type": "unsubscribed", "topics": lost, "reason": "forbidden"})
                 self.watch_expiry()
                 self.send({"type": "authenticated", "expires_at": int(fresh.expires_at)})
 
@@ -258,7 +256,7 @@ async def websocket(ws: WebSocket) -> None:
 )
 async def sse(
     request: Request,
-    topics: Annotated[str, Query(max_length=4000, description="comma-separated, e.g. board.42")],
+    topics: Annotated[str, Query(max_length=4000, description="comma-separated, e.g. user.42")],
     last_event_id: Annotated[
         str | None, Query(max_length=41, description="resume point (or Last-Event-ID)")
     ] = None,
@@ -271,14 +269,11 @@ async def sse(
     state = request.app.state
     settings: Settings = state.settings
     names = list(dict.fromkeys(t.strip() for t in topics.split(",") if t.strip()))
-    bad = [t for t in names if not auth.TOPIC_RE.match(t)]
+    bad = [t for t in names if not access.TOPIC_RE.match(t)]
     if not names or bad:
-        raise fail(400, "invalid_topic", f"topics must look like board.42: {', '.join(bad)}")
+        raise fail(400, "invalid_topic", f"topics must look like user.42: {', '.join(bad)}")
     if len(names) > settings.max_topics_per_connection:
         raise fail(400, "too_many_topics", "too many topics on one connection")
-    forbidden = [t for t in names if not user.may_read(t)]
-    if forbidden:
-        raise fail(403, "forbidden", f"you may not read: {', '.join(forbidden)}")
     raw = last_event_id_header or last_event_id
     try:
         resume = parse_id(raw) if raw else None
@@ -288,6 +283,12 @@ async def sse(
         raise fail(503, "shutting_down", "this process is stopping; retry")
 
     hub: Hub = state.hub
+    try:
+        forbidden = await access.forbidden(hub.redis, user.id, names)
+    except access.AccessUnavailable as e:
+        raise fail(503, "unavailable", str(e)) from e
+    if forbidden:
+        raise fail(403, "forbidden", f"you may not read: {', '.join(forbidden)}")
     conn = Conn(user, "sse", settings.send_queue_size)
 
     async def catch_up_all(subs) -> None:
@@ -308,15 +309,19 @@ async def sse(
             # Attach before the first line: a client that sees the stream open and then
             # writes must get that write, so the live position is fixed before it can.
             try:
-                subs = [await hub.attach(conn, t, resume) for t in names]
-            except RedisError:
+                subs, refused = await hub.attach_readable(conn, names, resume)
+            except (RedisError, access.AccessUnavailable):
                 return
+            if refused:
+                return  # revoked since the check above
             subscriber = asyncio.create_task(catch_up_all(subs))
             # The reconnect delay, and a first line so proxies and clients see the stream open.
             yield f"retry: {settings.sse_retry_ms}\n: connected\n\n"
             while (frames := await conn.take(settings.sse_heartbeat)) is not None:
                 # A heartbeat comment when idle: keeps proxies from timing the stream out.
                 yield "".join(frames) if frames else ": heartbeat\n\n"
+                if not conn.subs:
+                    return  # every topic revoked: the `unsubscribed` event was the last line
         finally:
             expiry.cancel()
             if subscriber is not None:

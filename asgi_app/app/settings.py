@@ -23,6 +23,8 @@ class Settings(BaseSettings):
     realtime_token_key: SecretStr = Field(min_length=32)
     realtime_token_ttl: int = 300
     event_stream_maxlen: int = 10_000
+    # Pub/Sub channels are `<prefix>__group__<topic>`; Django publishes with the same prefix.
+    event_channel_prefix: str = Field(default="asgi", pattern=r"^[A-Za-z0-9_.-]{1,64}$")
 
     # WebSocket limits. A control message is a few hundred bytes; 4 KiB is generous.
     ws_max_message_bytes: int = 4096

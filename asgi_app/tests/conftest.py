@@ -2,7 +2,8 @@
 
 The tests run inside the `test` image next to the stack. REDIS_URL names the stack's Redis;
 whatever database it names, the tests use DB 15 and flush it, never the stack's data.
-Pub/Sub channels are global across databases, so every test uses fresh, random board ids.
+Pub/Sub channels are global across databases, so every test uses fresh, random topic ids.
+Access is granted as Django grants it: the user's id in the topic's access set (`grant`).
 """
 
 import asyncio
@@ -101,16 +102,30 @@ def r():
 
 @pytest.fixture
 def board():
-    """A board id no other test (or the stack) uses: Pub/Sub channels span databases."""
+    """A topic id no other test (or the stack) uses: Pub/Sub channels span databases."""
     return random.randint(10**8, 10**9)
 
 
-def make_token(user: int, boards, *, ttl: int = 300, key: str = KEY, **over) -> str:
+def grant(user: int, *topics: str) -> None:
+    """Let `user` read `topics`, as Django does: its id in each topic's access set, and the
+    sets marked as built (docs/protocol.md, "Topics and access")."""
+    with redis.Redis.from_url(REDIS_URL) as client:
+        for topic in topics:
+            client.sadd(f"rt:acl:{topic}", str(user))
+        client.set("rt:acl:ready", "1")
+
+
+def member_token(user: int, room: int, **over) -> str:
+    """A token for `user`, who may read topic `room.<room>`."""
+    grant(user, f"room.{room}")
+    return make_token(user, **over)
+
+
+def make_token(user: int, *, ttl: int = 300, key: str = KEY, **over) -> str:
     now = int(time.time())
     claims = {
         "sub": str(user),
         "name": f"user{user}",
-        "boards": list(boards),
         "aud": "realtime",
         "iss": "wsgi",
         "iat": now,
@@ -129,8 +144,9 @@ def run(coro):
 
 
 class Django:
-    """Publishes events exactly as the Django side does: XADD, then the real channels_redis
-    RedisPubSubChannelLayer's group_send (prefix "asgi", JSON serializer)."""
+    """Publishes events as the Django side does: XADD, then what the real channels_redis
+    RedisPubSubChannelLayer's group_send (prefix "asgi", JSON serializer) writes: Django
+    writes those bytes itself, and using the layer here proves they are the same."""
 
     def __init__(self):
         from channels_redis.pubsub import RedisPubSubChannelLayer
@@ -139,10 +155,7 @@ class Django:
         self.r = None
 
     async def publish(self, topic: str, n: int = 1, *, size: int = 0, maxlen: int = 10_000):
-        import redis.asyncio as aioredis
-
-        if self.r is None:
-            self.r = aioredis.Redis.from_url(REDIS_URL, decode_responses=True)
+        self._redis()
         ids = []
         for i in range(n):
             # `size` is meant as bytes on the wire: random, so per-message deflate (on in the
@@ -161,6 +174,22 @@ class Django:
             await self.layer.group_send(topic, {"type": "rt.event", "event": {"id": eid, **body}})
             ids.append(eid)
         return ids
+
+    async def revoke(self, user: int, topic: str) -> str:
+        """What Django does when `user` loses access: out of the set, then `access.revoked`."""
+        await self._redis().srem(f"rt:acl:{topic}", str(user))
+        body = {"topic": topic, "type": "access.revoked", "ts": "2026-11-24T01:00:00.123Z"}
+        body |= {"actor": None, "data": {"user": user}}
+        eid = await self._redis().xadd(f"events:{topic}", {"event": json.dumps(body)})
+        await self.layer.group_send(topic, {"type": "rt.event", "event": {"id": eid, **body}})
+        return eid
+
+    def _redis(self):
+        import redis.asyncio as aioredis
+
+        if self.r is None:
+            self.r = aioredis.Redis.from_url(REDIS_URL, decode_responses=True)
+        return self.r
 
     async def close(self):
         await self.layer.flush()

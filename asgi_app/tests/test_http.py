@@ -1,18 +1,15 @@
-"""Health, OpenAPI, io-wait, export, and JSON errors."""
+"""Health, OpenAPI, io-wait, and JSON errors."""
 
-import json
 import time
 
 import httpx
-
-from .conftest import Django, bearer, make_token, run
 
 
 def test_health_readiness_and_docs(server):
     assert httpx.get(server.url + "/rt/healthz").json() == {"status": "ok"}
     assert httpx.get(server.url + "/rt/readyz").json() == {"status": "ok"}
     schema = httpx.get(server.url + "/rt/openapi.json").json()
-    assert {"/rt/sse", "/rt/io-wait", "/rt/stream/boards/{board_id}/export"} <= set(schema["paths"])
+    assert {"/rt/sse", "/rt/io-wait"} <= set(schema["paths"])
     docs = httpx.get(server.url + "/rt/docs")
     assert docs.status_code == 200
     assert "/rt/openapi.json" in docs.text
@@ -28,39 +25,3 @@ def test_io_wait_waits_and_validates(server):
     assert bad.status_code == 422
     assert bad.json()["error"]["code"] == "invalid"
     assert "ms" in bad.json()["error"]["fields"]
-
-
-def test_export_streams_the_whole_history_in_order(server, r, board):
-    topic = f"board.{board}"
-
-    async def publish():
-        d = Django()
-        ids = await d.publish(topic, 1203)
-        await d.close()
-        return ids
-
-    ids = run(publish())
-    token = make_token(1, [board])
-    with httpx.stream(
-        "GET", f"{server.url}/rt/stream/boards/{board}/export", headers=bearer(token)
-    ) as resp:
-        assert resp.status_code == 200
-        assert resp.headers["content-type"].startswith("application/x-ndjson")
-        lines = [json.loads(line) for line in resp.iter_lines() if line]
-    assert [e["id"] for e in lines] == ids
-    assert lines[0]["topic"] == topic
-    assert lines[0]["type"] == "card.updated"
-
-
-def test_export_needs_token_and_membership(server, board):
-    url = f"{server.url}/rt/stream/boards/{board}/export"
-    none = httpx.get(url)
-    assert none.status_code == 401
-    assert none.json()["error"]["code"] == "unauthorized"
-    other = httpx.get(url, headers=bearer(make_token(1, [board + 1])))
-    assert other.status_code == 403
-    assert other.json()["error"]["code"] == "forbidden"
-    forged_token = make_token(1, [board], key="another-signing-key-0123456789abcdef")
-    forged = httpx.get(url, headers=bearer(forged_token))
-    assert forged.status_code == 401
-    assert forged.json()["error"]["message"] == "invalid token"

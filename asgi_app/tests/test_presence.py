@@ -4,7 +4,7 @@ import asyncio
 import json
 import time
 
-from .conftest import REDIS_URL, make_token, run
+from .conftest import REDIS_URL, member_token, run
 from .helpers import connect, recv_type, subscribe
 
 
@@ -17,12 +17,12 @@ async def presence_event(ws, type_: str, user: int, wait: float = 5.0) -> dict:
 
 
 def test_join_list_and_leave(server, r, board):
-    topic = f"board.{board}"
+    topic = f"room.{board}"
 
     async def go():
-        alice = await connect(server, make_token(1, [board]))
+        alice = await connect(server, member_token(1, board))
         await subscribe(alice, topic)
-        bob = await connect(server, make_token(2, [board]))
+        bob = await connect(server, member_token(2, board))
         bob_sub = await subscribe(bob, topic)
         joined = await presence_event(alice, "presence.joined", 2)
         await bob.close()
@@ -41,11 +41,11 @@ def test_join_list_and_leave(server, r, board):
 def test_crashed_replicas_users_expire(server, r, board):
     """A replica that died cannot say goodbye: its users' entries expire, a live process
     removes them and announces presence.left once."""
-    topic = f"board.{board}"
+    topic = f"room.{board}"
     r.zadd(f"presence:{topic}", {"99": time.time() - 1, "98": time.time() + 60})
 
     async def go():
-        alice = await connect(server, make_token(1, [board]))
+        alice = await connect(server, member_token(1, board))
         sub = await subscribe(alice, topic)
         left = await presence_event(alice, "presence.left", 99)
         await alice.close()
@@ -59,10 +59,10 @@ def test_crashed_replicas_users_expire(server, r, board):
 
 
 def test_own_presence_refreshes_and_survives_the_ttl(server, r, board):
-    topic = f"board.{board}"
+    topic = f"room.{board}"
 
     async def go():
-        alice = await connect(server, make_token(1, [board]))
+        alice = await connect(server, member_token(1, board))
         await subscribe(alice, topic)
         await asyncio.sleep(3)  # twice PRESENCE_TTL (1.5 s in the tests)
         score = r.zscore(f"presence:{topic}", "1")
@@ -78,13 +78,13 @@ def test_presence_events_are_readable_by_a_channels_consumer(server, r, board):
     """What this service publishes, a Django Channels consumer receives (the same layer)."""
     from channels_redis.pubsub import RedisPubSubChannelLayer
 
-    topic = f"board.{board}"
+    topic = f"room.{board}"
 
     async def go():
         layer = RedisPubSubChannelLayer(hosts=[REDIS_URL], serializer_format="json")
         channel = await layer.new_channel()
         await layer.group_add(topic, channel)
-        alice = await connect(server, make_token(1, [board]))
+        alice = await connect(server, member_token(1, board))
         await subscribe(alice, topic)
         async with asyncio.timeout(5):
             message = await layer.receive(channel)

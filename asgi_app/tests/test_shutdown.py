@@ -6,14 +6,14 @@ import time
 
 import httpx
 
-from .conftest import Server, bearer, make_token, run
+from .conftest import Server, bearer, member_token, run
 from .helpers import closed_code, connect, subscribe
 
 
 def test_sigterm_closes_websockets_with_1012_and_ends_sse(board):
     server = Server()
-    token = make_token(1, [board])
-    topic = f"board.{board}"
+    token = member_token(1, board)
+    topic = f"room.{board}"
 
     async def go():
         ws = await connect(server, token)

@@ -4,17 +4,17 @@ import asyncio
 
 import httpx
 
-from .conftest import Django, bearer, make_token, run
+from .conftest import Django, bearer, member_token, run
 from .helpers import sse_events
 
 
 def test_sse_errors_are_json_with_the_right_status(server, board):
     url = server.url + "/rt/sse"
-    token = make_token(1, [board])
+    token = member_token(1, board)
     cases = {
-        "no token": (httpx.get(url, params={"topics": f"board.{board}"}), 401, "unauthorized"),
+        "no token": (httpx.get(url, params={"topics": f"room.{board}"}), 401, "unauthorized"),
         "forbidden": (
-            httpx.get(url, params={"topics": f"board.{board + 1}"}, headers=bearer(token)),
+            httpx.get(url, params={"topics": f"room.{board + 1}"}, headers=bearer(token)),
             403,
             "forbidden",
         ),
@@ -26,7 +26,7 @@ def test_sse_errors_are_json_with_the_right_status(server, board):
         "bad id": (
             httpx.get(
                 url,
-                params={"topics": f"board.{board}"},
+                params={"topics": f"room.{board}"},
                 headers={**bearer(token), "Last-Event-ID": "yesterday"},
             ),
             400,
@@ -39,8 +39,8 @@ def test_sse_errors_are_json_with_the_right_status(server, board):
 
 
 def test_sse_live_then_resume_with_last_event_id(server, r, board):
-    topic = f"board.{board}"
-    headers = bearer(make_token(1, [board]))
+    topic = f"room.{board}"
+    headers = bearer(member_token(1, board))
 
     async def go():
         d = Django()
@@ -71,8 +71,8 @@ def test_sse_live_then_resume_with_last_event_id(server, r, board):
 
 
 def test_sse_resync_beyond_the_stream(server, r, board):
-    topic = f"board.{board}"
-    headers = bearer(make_token(1, [board]))
+    topic = f"room.{board}"
+    headers = bearer(member_token(1, board))
 
     async def go():
         d = Django()
@@ -94,13 +94,13 @@ def test_sse_resync_beyond_the_stream(server, r, board):
 
 
 def test_sse_heartbeat_keeps_an_idle_stream_alive(server, board):
-    headers = bearer(make_token(1, [board]))
+    headers = bearer(member_token(1, board))
 
     async def go():
         seen = []
         async with (
             httpx.AsyncClient(base_url=server.url, timeout=10) as c,
-            c.stream("GET", "/rt/sse", params={"topics": f"board.{board}"}, headers=headers) as s,
+            c.stream("GET", "/rt/sse", params={"topics": f"room.{board}"}, headers=headers) as s,
         ):
             async with asyncio.timeout(3.5):
                 async for line in s.aiter_lines():

@@ -1,0 +1,1 @@
+"""Routers of the domain apps, included from app/main.py (one line each)."""
