@@ -100,3 +100,14 @@ def test_presence_events_are_readable_by_a_channels_consumer(server, r, board):
     [(entry_id, fields)] = r.xrange(f"events:{topic}", count=1)
     assert event["id"] == entry_id  # also in the stream, under the same id
     assert json.loads(fields["event"])["type"] == "presence.joined"
+
+
+def test_live_message_bytes_are_what_channels_redis_writes():
+    """Django and this service PUBLISH json.dumps({"type": "rt.event", "event": ...}) (default
+    separators): the bytes channels_redis' PubSub layer writes with its JSON serializer, so a
+    Channels consumer reads them, and they read what a Channels producer sends."""
+    from channels_redis.pubsub import RedisPubSubChannelLayer
+
+    message = {"type": "rt.event", "event": {"id": "1-0", "topic": "room.1", "data": {"é": 1}}}
+    layer = RedisPubSubChannelLayer(hosts=[REDIS_URL], serializer_format="json")
+    assert layer._serializer.serialize(message) == json.dumps(message).encode()

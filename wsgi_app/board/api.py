@@ -1,4 +1,4 @@
-"""The boards-and-cards JSON API (ARCHITECTURE.md, "The example domain")."""
+"""The example domain's JSON API: boards, cards, attachments, invitations."""
 
 import secrets
 
@@ -11,19 +11,21 @@ from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import exceptions, generics, mixins, parsers, status, viewsets
+from rest_framework.decorators import api_view
 from rest_framework.response import Response
 
 from board.filters import CardFilter
-from board.models import Attachment, Board, Card
+from board.models import Attachment, Board, Card, Invitation
 from board.serializers import (
     AttachmentSerializer,
     AttachmentUploadSerializer,
     BoardSerializer,
     CardSerializer,
+    InvitationSerializer,
     board_event_data,
     card_event_data,
 )
-from core.errors import PayloadTooLarge, PreconditionFailed
+from core.errors import PayloadTooLarge, PreconditionFailed, TooManyRequests
 from core.events import publish_on_commit
 
 IF_MATCH = OpenApiParameter(
@@ -271,3 +273,108 @@ class CardAttachmentList(generics.ListCreateAPIView):
             {"card": card.pk, **{k: data[k] for k in ("id", "content_type", "size")}},
         )
         return Response(data, status=status.HTTP_201_CREATED)
+
+
+# Pending invitations: a cap per board and per inviter, so sharing cannot be used to flood
+# other users' invitation lists.
+MAX_PENDING_PER_BOARD = 20
+MAX_PENDING_PER_INVITER = 100
+INVITED = "If a user of that name exists and is not a member yet, they can now accept."
+
+
+def owned_board(request, board_id: int) -> Board:
+    """The board if the user owns it; 403 for a member, 404 for anyone else."""
+    board = get_object_or_404(Board.objects.visible_to(request.user), pk=board_id)
+    if board.owner_id != request.user.pk:
+        raise exceptions.PermissionDenied("Only the board's owner may manage invitations.")
+    return board
+
+
+class BoardInvitationList(generics.ListCreateAPIView):
+    """GET|POST /api/boards/{id}/invitations/: the owner invites by username.
+
+    The answer is the same whether or not the username exists (202, the same body); the
+    list shows every name invited, so it tells nothing either."""
+
+    serializer_class = InvitationSerializer
+    queryset = Invitation.objects.none()  # for the schema generator
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            return self.queryset
+        board = owned_board(self.request, self.kwargs["board_id"])
+        return board.invitations.select_related("inviter", "board")
+
+    @extend_schema(responses={202: InvitationSerializer})
+    def post(self, request, *args, **kwargs):
+        board = owned_board(request, self.kwargs["board_id"])
+        body = self.get_serializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        name = body.validated_data["username"]
+        with transaction.atomic():
+            Board.objects.select_for_update().get(pk=board.pk)  # one count at a time
+            if (
+                board.invitations.count() >= MAX_PENDING_PER_BOARD
+                or Invitation.objects.filter(inviter=request.user).count()
+                >= MAX_PENDING_PER_INVITER
+            ):
+                raise TooManyRequests(
+                    "Too many pending invitations: wait for answers or withdraw some first."
+                )
+            already = name == board.owner.username or board.members.filter(username=name).exists()
+            if not already:
+                Invitation.objects.get_or_create(
+                    board=board, username=name, defaults={"inviter": request.user}
+                )
+        return Response({"detail": INVITED}, status=status.HTTP_202_ACCEPTED)
+
+
+class BoardInvitationDetail(generics.DestroyAPIView):
+    """DELETE /api/boards/{id}/invitations/{invitation_id}/: the owner withdraws it."""
+
+    serializer_class = InvitationSerializer
+    queryset = Invitation.objects.none()
+
+    def get_object(self):
+        board = owned_board(self.request, self.kwargs["board_id"])
+        return get_object_or_404(board.invitations, pk=self.kwargs["invitation_id"])
+
+
+class MyInvitationList(generics.ListAPIView):
+    """GET /api/invitations/: the invitations waiting for the current user's answer."""
+
+    serializer_class = InvitationSerializer
+    queryset = Invitation.objects.none()
+
+    def get_queryset(self):
+        if getattr(self, "swagger_fake_view", False):
+            return self.queryset
+        return Invitation.objects.filter(username=self.request.user.get_username()).select_related(
+            "inviter", "board"
+        )
+
+
+def my_invitation(request, invitation_id: int) -> Invitation:
+    mine = Invitation.objects.filter(username=request.user.get_username())
+    return get_object_or_404(mine.select_for_update(), pk=invitation_id)
+
+
+@extend_schema(request=None, responses={200: BoardSerializer})
+@api_view(["POST"])
+def accept_invitation(request, invitation_id: int):
+    """The invitee's consent: they become a member (and may read the board's live events)."""
+    with transaction.atomic():
+        invitation = my_invitation(request, invitation_id)
+        board = invitation.board
+        board.members.add(request.user)
+        invitation.delete()
+    board = Board.objects.prefetch_related("members").select_related("owner").get(pk=board.pk)
+    return Response(BoardSerializer(board).data)
+
+
+@extend_schema(request=None, responses={204: None})
+@api_view(["POST"])
+def decline_invitation(request, invitation_id: int):
+    with transaction.atomic():
+        my_invitation(request, invitation_id).delete()
+    return Response(status=status.HTTP_204_NO_CONTENT)

@@ -38,6 +38,40 @@ class Board(models.Model):
         return self.owner_id == user.pk or self.members.filter(pk=user.pk).exists()
 
 
+def board_readers(ids) -> dict[int, set[int]]:
+    """Who may read `board.<id>` (core.realtime's hook): the owner and the members."""
+    boards = Board.objects.all() if ids is None else Board.objects.filter(pk__in=list(ids))
+    readers = {pk: {owner} for pk, owner in boards.values_list("pk", "owner_id")}
+    members = Board.members.through.objects.filter(board__in=boards)
+    for board_id, user_id in members.values_list("board_id", "user_id"):
+        readers[board_id].add(user_id)
+    return readers
+
+
+class Invitation(models.Model):
+    """An owner's offer of membership; the invitee becomes a member only by accepting it.
+
+    Kept by username, whether or not such a user exists: the inviter learns nothing about
+    which usernames exist, and sees the same list either way."""
+
+    board = models.ForeignKey(Board, on_delete=models.CASCADE, related_name="invitations")
+    inviter = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+"
+    )
+    username = models.CharField(max_length=150)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ("-created_at", "-id")
+        constraints = (
+            models.UniqueConstraint(fields=("board", "username"), name="one_invitation_per_user"),
+        )
+        indexes = (models.Index(fields=["username"]),)
+
+    def __str__(self) -> str:
+        return f"{self.username} to {self.board}"
+
+
 class Card(models.Model):
     class Column(models.TextChoices):
         TODO = "todo", "To do"

@@ -1,22 +1,63 @@
-from django.contrib.auth import get_user_model
+from drf_spectacular.utils import extend_schema_field, inline_serializer
 from rest_framework import serializers
 
-from board.models import Attachment, Board, Card
+from board.models import Attachment, Board, Card, Invitation
 
-User = get_user_model()
+
+@extend_schema_field(serializers.ListField(child=serializers.CharField()))
+class MemberNames(serializers.Field):
+    """Members as usernames. Written only to remove members (by the owner, checked in the
+    view): a user joins by accepting an invitation, never by being added."""
+
+    def to_representation(self, members):
+        return [user.username for user in members.all()]
+
+    def to_internal_value(self, data):
+        if not isinstance(data, list) or not all(isinstance(name, str) for name in data):
+            raise serializers.ValidationError("A list of usernames.")
+        return data
 
 
 class BoardSerializer(serializers.ModelSerializer):
     owner = serializers.SlugRelatedField(slug_field="username", read_only=True)
-    # Members by username; only the owner may change them (checked in the view).
-    members = serializers.SlugRelatedField(
-        slug_field="username", many=True, queryset=User.objects.all(), required=False
-    )
+    members = MemberNames(required=False)
 
     class Meta:
         model = Board
         fields = ("id", "name", "owner", "members", "created_at", "updated_at")
         read_only_fields = ("id", "owner", "created_at", "updated_at")
+
+    def validate_members(self, names):
+        members = self.instance.members.all() if self.instance else []
+        current = {user.username: user for user in members}
+        if set(names) - set(current):
+            # The same answer for any name: it tells nothing about which usernames exist.
+            raise serializers.ValidationError(
+                "Members join by accepting an invitation (POST /api/boards/{id}/invitations/); "
+                "this field can only remove members."
+            )
+        return [current[name] for name in dict.fromkeys(names)]
+
+
+class InvitationSerializer(serializers.ModelSerializer):
+    username = serializers.CharField(max_length=150)
+    invited_by = serializers.SlugRelatedField(
+        source="inviter", slug_field="username", read_only=True
+    )
+    board = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Invitation
+        fields = ("id", "board", "username", "invited_by", "created_at")
+        read_only_fields = ("id", "board", "invited_by", "created_at")
+
+    @extend_schema_field(
+        inline_serializer(
+            "InvitationBoard", {"id": serializers.IntegerField(), "name": serializers.CharField()}
+        )
+    )
+    def get_board(self, invitation) -> dict:
+        return {"id": invitation.board_id, "name": invitation.board.name}
 
 
 class AttachmentSerializer(serializers.ModelSerializer):

@@ -45,7 +45,8 @@ class Env(BaseSettings):
 
     redis_url: str = "redis://localhost:6379/0"  # event streams + channel layer
     cache_url: str = "redis://localhost:6379/1"  # cache + sessions
-    channel_layer_prefix: str = "asgi"
+    # Pub/Sub channels `<prefix>__group__<topic>`: the real-time service reads the same setting.
+    event_channel_prefix: str = Field(default="asgi", pattern=r"^[A-Za-z0-9_.-]{1,64}$")
     event_stream_maxlen: int = Field(default=10000, gt=0)
 
     realtime_token_key: str = ""

@@ -41,12 +41,13 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
+    # Before the third-party apps: its templates override theirs (the Swagger page).
+    "core",
     "rest_framework",
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
-    "core",
-    "board",
+    "board",  # example
 ]
 
 MIDDLEWARE = [
@@ -71,13 +72,14 @@ WSGI_APPLICATION = "config.wsgi.application"
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
-        "DIRS": [BASE_DIR / "config" / "templates"],  # overrides of third-party templates
+        "DIRS": [],
         "APP_DIRS": True,  # with DEBUG off Django uses the cached loader
         "OPTIONS": {
             "context_processors": [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "core.pages.site",
             ],
         },
     },
@@ -139,18 +141,8 @@ SESSION_COOKIE_AGE = 14 * 24 * 3600
 
 REDIS_URL = env.redis_url
 EVENT_STREAM_MAXLEN = env.event_stream_maxlen
-CHANNEL_LAYERS = {
-    "default": {
-        # Fire-and-forget PUBLISH to `asgi__group__<topic>`: the real-time service subscribes to
-        # those channels; replay comes from the streams (docs/design.md).
-        "BACKEND": "channels_redis.pubsub.RedisPubSubChannelLayer",
-        "CONFIG": {
-            "hosts": [env.redis_url],
-            "prefix": env.channel_layer_prefix,
-            "serializer_format": "json",
-        },
-    }
-}
+# Live events go to `<prefix>__group__<topic>` in channels_redis' wire format (core/events.py).
+EVENT_CHANNEL_PREFIX = env.event_channel_prefix
 
 REALTIME_TOKEN_KEY = env.realtime_token_key or "development-only-realtime-token-key-0123"
 REALTIME_TOKEN_TTL = env.realtime_token_ttl
@@ -199,7 +191,7 @@ CSRF_COOKIE_SECURE = PRODUCTION
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 CSRF_COOKIE_SAMESITE = "Lax"
-# The live board page's JS reads the CSRF cookie to send X-CSRFToken (as Django documents).
+# The site's JS reads the CSRF cookie to send X-CSRFToken (as Django documents).
 CSRF_COOKIE_HTTPONLY = False
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
@@ -230,8 +222,8 @@ REST_FRAMEWORK = {
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }
 SPECTACULAR_SETTINGS = {
-    "TITLE": "Kit boards API",
-    "DESCRIPTION": "Boards and cards: the CRUD half of the deployment kit.",
+    "TITLE": "Kit API",
+    "DESCRIPTION": "The REST API of the deployment kit's Django service.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "SWAGGER_UI_DIST": "SIDECAR",  # assets from our own /static/, allowed by the CSP
@@ -240,7 +232,8 @@ SPECTACULAR_SETTINGS = {
     "COMPONENT_SPLIT_REQUEST": True,
 }
 
-LOGIN_URL = "/"
+LOGIN_URL = "/"  # core's home page is the login form
+SITE_NAME = "Kit"  # the name pages and the header show
 CSRF_FAILURE_VIEW = "core.errors.csrf_failure"  # JSON under /api/
 
 # --- Logging: one JSON object per line on stdout, with nginx's request id -----------------

@@ -5,4 +5,24 @@ class CoreConfig(AppConfig):
     name = "core"
 
     def ready(self):
-        from core import auth  # noqa: F401  registers the OpenAPI extension for our auth
+        from django.contrib.auth import get_user_model
+        from django.db.models.signals import post_save
+
+        from core import (
+            auth,  # noqa: F401  registers the OpenAPI extension for our auth
+            realtime,
+        )
+
+        # `user.<id>`: each user's own private topic, readable by that user only.
+        realtime.register("user", realtime.user_readers)
+        post_save.connect(
+            _user_saved, sender=get_user_model(), dispatch_uid="core.realtime.user_saved"
+        )
+
+
+def _user_saved(sender, instance, created, update_fields=None, **kwargs):
+    # Logins save last_login only: not a change of who may read what.
+    if created or update_fields is None or "is_active" in update_fields:
+        from core import realtime
+
+        realtime.changed("user", instance.pk)

@@ -17,6 +17,12 @@ class PreconditionFailed(exceptions.APIException):
     default_detail = "The resource changed since the version given in If-Match."
 
 
+class TooManyRequests(exceptions.APIException):
+    status_code = status.HTTP_429_TOO_MANY_REQUESTS
+    default_code = "too_many_requests"
+    default_detail = "Too many requests."
+
+
 class PayloadTooLarge(exceptions.APIException):
     status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
     default_code = "payload_too_large"
@@ -83,10 +89,24 @@ def handler404(request, exception):
     )
 
 
-def handler500(request):
-    from django.views.defaults import server_error
+def handler403(request, exception):
+    from django.views.defaults import permission_denied
 
-    return _json_or_default(request, server_error(request), 500, "server_error", "Server error.")
+    return _json_or_default(
+        request, permission_denied(request, exception), 403, "forbidden", "Not allowed."
+    )
+
+
+def handler500(request):
+    from django.conf import settings
+    from django.http import HttpResponseServerError
+    from django.template import loader
+
+    # No request context on purpose (as Django's own): whatever failed may be in it.
+    page = loader.get_template("500.html").render({"site_name": settings.SITE_NAME})
+    return _json_or_default(
+        request, HttpResponseServerError(page), 500, "server_error", "Server error."
+    )
 
 
 def handler400(request, exception):

@@ -1,23 +1,21 @@
-"""Publish the contract's events after the database commit (docs/design.md, "Redis").
+"""Publish events after the database commit (docs/protocol.md, "Events").
 
 1. XADD to the topic's bounded stream `events:<topic>`: the entry id becomes the event id,
    and readers replay from it.
-2. group_send through the channels_redis PubSub layer, so live subscribers get it now.
+2. PUBLISH on `<EVENT_CHANNEL_PREFIX>__group__<topic>` the bytes channels_redis' PubSub layer
+   writes for group_send(topic, {"type": "rt.event", "event": <envelope>}) with its JSON
+   serializer: the real-time service (and any Channels consumer) reads them.
 
 A write never fails because Redis is down: the failure is logged and counted, the data is
 already committed, and clients that missed the event resync from the API.
 """
 
-import asyncio
 import json
 import logging
-import os
 import threading
-from concurrent.futures import Future
 from datetime import UTC, datetime
 
 import redis
-from channels.layers import get_channel_layer
 from django.conf import settings
 from django.db import transaction
 
@@ -68,33 +66,6 @@ def blocking_redis_client() -> redis.Redis:
     return _blocking_client
 
 
-class _LoopThread:
-    """One asyncio loop per process, in a daemon thread, for the async channel layer.
-
-    `async_to_sync` would start a fresh loop per call, and channels_redis ties its Redis
-    connections to a loop: every write would reconnect. Started lazily, so it never exists
-    before Gunicorn forks its workers.
-    """
-
-    def __init__(self):
-        self._lock = threading.Lock()
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._pid = 0
-
-    def submit(self, coro) -> Future:
-        with self._lock:
-            if self._loop is None or self._pid != os.getpid():
-                self._loop = asyncio.new_event_loop()
-                self._pid = os.getpid()
-                threading.Thread(
-                    target=self._loop.run_forever, name="channel-layer", daemon=True
-                ).start()
-        return asyncio.run_coroutine_threadsafe(coro, self._loop)
-
-
-_loop_thread = _LoopThread()
-
-
 def _count_failure() -> int:
     global failures
     with _failures_lock:
@@ -124,14 +95,9 @@ def publish(topic: str, type_: str, actor: int | None, data: dict) -> dict | Non
         log.error("event not published (stream): %s %s: %s [failures=%d]", topic, type_, exc, count)
         return None
     event = {"id": event_id, **envelope}
-    future = None
     try:
-        layer = get_channel_layer()
-        future = _loop_thread.submit(layer.group_send(topic, {"type": "rt.event", "event": event}))
-        future.result(timeout=2)
-    except Exception as exc:
-        if future is not None:
-            future.cancel()  # don't leave a send retrying in the loop after we gave up
+        redis_client().publish(live_channel(topic), live_message(event))
+    except redis.RedisError as exc:
         # The event is in the stream: subscribers catch up from there on their next read.
         count = _count_failure()
         log.error(
@@ -143,6 +109,16 @@ def publish(topic: str, type_: str, actor: int | None, data: dict) -> dict | Non
             count,
         )
     return event
+
+
+def live_channel(topic: str) -> str:
+    return f"{settings.EVENT_CHANNEL_PREFIX}__group__{topic}"
+
+
+def live_message(event: dict) -> str:
+    # json.dumps with its default separators: exactly what channels_redis' JSON serializer
+    # writes (no random prefix on its PubSub layer).
+    return json.dumps({"type": "rt.event", "event": event})
 
 
 def publish_on_commit(topic: str, type_: str, actor: int | None, data: dict) -> None:

@@ -1,12 +1,15 @@
-"""Auth (session + CSRF), the real-time token and the I/O-wait demo endpoint."""
+"""The API's root, auth (session + CSRF, sign-up), the real-time token, the I/O-wait demo."""
 
 import secrets
 import time
 
 import jwt
 from django.conf import settings
-from django.contrib.auth import authenticate, login, logout
+from django.contrib.auth import authenticate, get_user_model, login, logout
+from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import ValidationError as DjangoValidationError
 from django.middleware.csrf import get_token
+from django.urls import NoReverseMatch, get_resolver, reverse
 from django.views.decorators.csrf import ensure_csrf_cookie
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import exceptions, serializers, status
@@ -14,8 +17,7 @@ from rest_framework.decorators import api_view, permission_classes
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
 
-from board.models import Board
-from core import events
+from core import events, realtime
 
 USER_SCHEMA = inline_serializer(
     "User",
@@ -30,6 +32,26 @@ USER_SCHEMA = inline_serializer(
 class LoginSerializer(serializers.Serializer):
     username = serializers.CharField(max_length=150)
     password = serializers.CharField(max_length=4096, trim_whitespace=False)
+
+
+class SignupSerializer(LoginSerializer):
+    def validate_username(self, value):
+        field = get_user_model()._meta.get_field("username")
+        try:
+            field.run_validators(value)
+        except DjangoValidationError as e:
+            raise serializers.ValidationError(e.messages) from e
+        if get_user_model().objects.filter(username=value).exists():
+            raise serializers.ValidationError("This username is taken; choose another.")
+        return value
+
+    def validate(self, attrs):
+        user = get_user_model()(username=attrs["username"])
+        try:
+            validate_password(attrs["password"], user)
+        except DjangoValidationError as e:
+            raise serializers.ValidationError({"password": e.messages}) from e
+        return attrs
 
 
 def user_data(user) -> dict:
@@ -50,6 +72,19 @@ def login_view(request):
     login(request, user)  # new session key and new CSRF secret: no fixation
     get_token(request)  # make CsrfViewMiddleware send the rotated cookie
     return Response(user_data(user))
+
+
+@extend_schema(request=SignupSerializer, responses={201: USER_SCHEMA})
+@api_view(["POST"])
+@permission_classes([AllowAny])
+def signup_view(request):
+    """Create an account and start its session (Django's password validators apply)."""
+    body = SignupSerializer(data=request.data)
+    body.is_valid(raise_exception=True)
+    user = get_user_model().objects.create_user(**body.validated_data)
+    login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+    get_token(request)
+    return Response(user_data(user), status=status.HTTP_201_CREATED)
 
 
 @extend_schema(request=None, responses={204: None})
@@ -74,12 +109,13 @@ me_view = ensure_csrf_cookie(me_view)
 
 
 def make_realtime_token(user) -> tuple[str, int]:
+    """Who the user is, never what they may read: the real-time service asks the access sets
+    per subscription (core/realtime.py), so the token stays small whatever the user joins."""
     now = int(time.time())
     ttl = settings.REALTIME_TOKEN_TTL
     claims = {
         "sub": str(user.pk),
         "name": user.get_username(),
-        "boards": list(Board.objects.visible_to(user).order_by("pk").values_list("pk", flat=True)),
         "aud": "realtime",
         "iss": "wsgi",
         "iat": now,
@@ -101,6 +137,7 @@ def make_realtime_token(user) -> tuple[str, int]:
 def realtime_token_view(request):
     """A short-lived token for /rt/: in the body for non-browser clients, and as an HttpOnly
     cookie scoped to /rt/ so the browser never puts it in a URL."""
+    realtime.ensure_ready()  # Redis lost the access sets: rebuild them before they are asked
     token, ttl = make_realtime_token(request.user)
     response = Response({"token": token, "expires_in": ttl})
     response.set_cookie(
@@ -136,3 +173,21 @@ def io_wait_view(request):
         # BLPOP's timeout 0 means "forever", so 0 ms skips the call.
         events.blocking_redis_client().blpop(f"iowait:{secrets.token_hex(8)}", timeout=ms / 1000)
     return Response({"waited_ms": round((time.perf_counter() - started) * 1000, 1)})
+
+
+@extend_schema(responses={200: {"type": "object", "additionalProperties": {"type": "string"}}})
+@api_view(["GET"])
+@permission_classes([AllowAny])
+def api_root(request):
+    """Every API endpoint that takes no path parameter, by name: a map for clients."""
+    links = {}
+    for name in get_resolver().reverse_dict:
+        if not isinstance(name, str):
+            continue
+        try:
+            path = reverse(name)
+        except NoReverseMatch:
+            continue  # needs parameters
+        if path.startswith("/api/") and path != "/api/":
+            links[name] = path
+    return Response(dict(sorted(links.items())))

@@ -94,9 +94,7 @@ def live_messages(redis_db):
     received = []
 
     def subscribe(topic):
-        pubsub.subscribe(
-            f"{settings.CHANNEL_LAYERS['default']['CONFIG']['prefix']}__group__{topic}"
-        )
+        pubsub.subscribe(f"{settings.EVENT_CHANNEL_PREFIX}__group__{topic}")
         pubsub.get_message(timeout=1)  # the subscribe confirmation
 
         def collect(timeout=3.0):
@@ -115,11 +113,5 @@ def live_messages(redis_db):
 def reset_event_clients():
     """Forget the cached Redis clients, so a changed REDIS_URL takes effect (and is undone)."""
     events._client = None
-    events._loop_thread = events._LoopThread()
-    from channels.layers import channel_layers
-
-    channel_layers.backends.clear()
     yield
     events._client = None
-    events._loop_thread = events._LoopThread()
-    channel_layers.backends.clear()

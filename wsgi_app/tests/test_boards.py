@@ -40,9 +40,9 @@ def test_others_boards_are_invisible(as_bob, board, card):
     assert card.title == "First"
 
 
-def test_members_see_and_change_but_only_the_owner_deletes(as_alice, as_bob, board, card):
-    response = as_alice.patch(f"/api/boards/{board.pk}/", {"members": ["bob"]}, format="json")
-    assert response.json()["members"] == ["bob"]
+def test_members_see_and_change_but_only_the_owner_deletes(as_alice, as_bob, bob, board, card):
+    board.members.add(bob)  # as accepting an invitation does (test_invitations.py)
+    assert as_alice.get(f"/api/boards/{board.pk}/").json()["members"] == ["bob"]
     assert as_bob.get("/api/boards/").json()["count"] == 1
     assert (
         as_bob.patch(f"/api/cards/{card.pk}/", {"column": "done"}, format="json").status_code == 200
@@ -56,10 +56,25 @@ def test_members_see_and_change_but_only_the_owner_deletes(as_alice, as_bob, boa
     assert Board.objects.filter(pk=board.pk).exists()
 
 
-def test_unknown_member_is_422(as_alice, board):
-    response = as_alice.patch(f"/api/boards/{board.pk}/", {"members": ["nobody"]}, format="json")
-    assert response.status_code == 422
-    assert "members" in response.json()["error"]["fields"]
+def test_members_cannot_be_added_and_the_answer_reveals_no_username(as_alice, bob, board):
+    """Joining takes the invitee's consent: an existing user and a made-up name get the same
+    refusal, and nobody becomes a member."""
+    answers = [
+        as_alice.patch(f"/api/boards/{board.pk}/", {"members": [name]}, format="json")
+        for name in ("bob", "nobody-by-that-name")
+    ]
+    assert [a.status_code for a in answers] == [422, 422]
+    assert answers[0].json() == answers[1].json()
+    assert "members" in answers[0].json()["error"]["fields"]
+    assert not board.members.exists()
+
+
+def test_owner_removes_a_member(as_alice, bob, board):
+    board.members.add(bob)
+    response = as_alice.patch(f"/api/boards/{board.pk}/", {"members": []}, format="json")
+    assert response.status_code == 200
+    assert response.json()["members"] == []
+    assert not board.members.exists()
 
 
 def test_anonymous_gets_401(client_for, board):
@@ -233,3 +248,15 @@ def test_oversized_json_body_is_413(as_alice, board):
     )
     assert response.status_code == 413
     assert response.json()["error"]["code"] == "payload_too_large"
+
+
+def test_board_pages_render(client, django_user_model):
+    user = django_user_model.objects.create_user("erin", password="x-pass-123")
+    client.force_login(user)
+    board = Board.objects.create(name="Erin's", owner=user)
+    assert b"Erin&#x27;s" in client.get("/").content  # the board list is the home page
+    page = client.get(f"/boards/{board.pk}/")
+    assert page.status_code == 200
+    assert f'data-board-id="{board.pk}"'.encode() in page.content
+    assert b'id="invite"' in page.content  # the owner shares from the page
+    assert b'class="version"' not in page.content

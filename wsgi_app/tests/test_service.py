@@ -125,25 +125,8 @@ def test_openapi_schema_and_docs(client):
     schema = client.get("/api/openapi.json")
     assert schema.status_code == 200
     paths = schema.json()["paths"]
-    for path in ("/api/boards/", "/api/boards/{board_id}/cards/", "/api/cards/{id}/"):
+    for path in ("/api/auth/login", "/api/auth/signup", "/api/realtime/token", "/api/"):
         assert path in paths
     docs = client.get("/api/docs")
     assert docs.status_code == 200
     assert b"swagger-ui" in docs.content
-
-
-@pytest.mark.django_db
-def test_pages_render(client, django_user_model):
-    assert b"Log in" in client.get("/").content
-    user = django_user_model.objects.create_user("erin", password="x-pass-123")
-    client.force_login(user)
-    from board.models import Board
-
-    board = Board.objects.create(name="Erin's", owner=user)
-    assert b"Erin&#x27;s" in client.get("/").content
-    icon = client.get("/favicon.ico")
-    assert icon.status_code == 301
-    assert icon["Location"].startswith("/static/board/favicon.")
-    page = client.get(f"/boards/{board.pk}/")
-    assert page.status_code == 200
-    assert f'data-board-id="{board.pk}"'.encode() in page.content

@@ -1,4 +1,4 @@
-// Shared helpers: JSON calls to /api/ with Django's CSRF header, login/logout, new board.
+// The site's helpers: JSON calls to /api/ with Django's CSRF header; log in, sign up, log out.
 "use strict";
 
 function csrfToken() {
@@ -16,12 +16,19 @@ async function api(method, path, body, headers = {}) {
   const response = await fetch(path, init);
   const data = response.status === 204 ? null : await response.json().catch(() => null);
   if (!response.ok) {
-    const error = new Error((data && data.error && data.error.message) || response.statusText);
+    const error = new Error(errorMessage(data) || response.statusText);
     error.status = response.status;
     error.body = data;
     throw error;
   }
   return { data, response };
+}
+
+function errorMessage(data) {
+  const error = data && data.error;
+  if (!error) return "";
+  const fields = Object.values(error.fields || {}).flat();
+  return fields.length ? fields.join(" ") : error.message;
 }
 
 function showError(error) {
@@ -31,33 +38,33 @@ function showError(error) {
   element.hidden = !error;
 }
 
+// After logging in, go where the login page was asked for, never off this site.
+function nextPage() {
+  const next = new URLSearchParams(location.search).get("next") || "/";
+  return next.startsWith("/") && !next.startsWith("//") ? next : "/";
+}
+
+function submitCredentials(form, path) {
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const data = new FormData(form);
+    try {
+      await api("POST", path, { username: data.get("username"), password: data.get("password") });
+      location.href = nextPage();
+    } catch (error) { showError(error); }
+  });
+}
+
 document.addEventListener("DOMContentLoaded", () => {
   const login = document.getElementById("login");
-  if (login) {
-    login.addEventListener("submit", async (event) => {
-      event.preventDefault();
-      const form = new FormData(login);
-      try {
-        await api("POST", "/api/auth/login", { username: form.get("username"), password: form.get("password") });
-        location.reload();
-      } catch (error) { showError(error); }
-    });
-  }
+  if (login) submitCredentials(login, "/api/auth/login");
+  const signup = document.getElementById("signup");
+  if (signup) submitCredentials(signup, "/api/auth/signup");
   const logout = document.getElementById("logout");
   if (logout) {
     logout.addEventListener("click", async () => {
       await api("POST", "/api/auth/logout").catch(() => {});
       location.href = "/";
-    });
-  }
-  const newBoard = document.getElementById("new-board");
-  if (newBoard) {
-    newBoard.addEventListener("submit", async (event) => {
-      event.preventDefault();
-      try {
-        const { data } = await api("POST", "/api/boards/", { name: new FormData(newBoard).get("name") });
-        location.href = `/boards/${data.id}/`;
-      } catch (error) { showError(error); }
     });
   }
 });
