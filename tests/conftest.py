@@ -101,3 +101,31 @@ def containers(docker_client):
         return sorted(found, key=lambda c: c.name)
 
     return _containers
+
+
+@pytest.fixture
+def own_topic(login):
+    """(client, topic, token) for alice's private topic `user.<id>`: every user may read their
+    own, so the infrastructure tests need no domain app."""
+    alice = login("alice")
+    me = alice.get("/api/auth/me")
+    assert me.status_code == 200, me.text
+    token = alice.post("/api/realtime/token")
+    assert token.status_code == 200, token.text
+    return alice, f"user.{me.json()['id']}", token.json()["token"]
+
+
+@pytest.fixture
+def publish(containers):
+    """publish(topic, count=1, interval=0) -> event ids: Django publishes them (its
+    `publish_event` command in a wsgi container), as after a committed write."""
+
+    def _publish(topic: str, count: int = 1, interval: float = 0.0) -> list[str]:
+        wsgi = containers("wsgi")[0]
+        command = ["python", "manage.py", "publish_event", topic, "e2e.ping"]
+        command += ["--count", str(count), "--interval", str(interval)]
+        rc, out = wsgi.exec_run(command)
+        assert rc == 0, out.decode()
+        return out.decode().split()
+
+    return _publish

@@ -1,5 +1,9 @@
-"""Real time, end to end: Django writes reach WebSocket and SSE subscribers through nginx over
-TLS, exactly once and in order, across `asgi` replicas and a replica restart."""
+"""Real time, end to end: events Django publishes reach WebSocket and SSE subscribers through
+nginx over TLS, exactly once and in order, across `asgi` replicas and a replica restart.
+
+The infrastructure's own topic, `user.<id>` (each user may read theirs), and Django's
+`publish_event` command: no domain app is needed. The example's flow (a card write reaching
+its board's subscribers) is in test_board_api.py."""
 
 import asyncio
 import json
@@ -7,42 +11,12 @@ import random
 import threading
 import time
 
-import httpx
 import pytest
 import websockets
 
 from conftest import WS_URL, insecure_tls
 
 pytestmark = pytest.mark.timeout(240)
-
-
-def new_board(login, user: str = "alice") -> tuple[httpx.Client, int, str]:
-    """A fresh board of `user`, that user's client, and a real-time token that covers it."""
-    c = login(user)
-    r = c.post("/api/boards/", json={"name": f"rt-{time.time_ns()}"})
-    assert r.status_code == 201, r.text
-    board = r.json()["id"]
-    r = c.post("/api/realtime/token")  # after the board exists: its id is in the claims
-    assert r.status_code == 200, r.text
-    return c, board, r.json()["token"]
-
-
-def create_card(c: httpx.Client, board: int, title: str) -> dict:
-    for _ in range(20):
-        r = c.post(f"/api/boards/{board}/cards/", json={"title": title})
-        if r.status_code != 429:  # nginx's API rate limit: wait and retry
-            break
-        time.sleep(float(r.headers.get("Retry-After", "1")))
-    assert r.status_code == 201, r.text
-    return r.json()
-
-
-def history(c: httpx.Client, board: int, token: str) -> list[str]:
-    """Ids of the board's card events, from the service's NDJSON export of the stream."""
-    r = c.get(f"/rt/stream/boards/{board}/export", headers={"Authorization": f"Bearer {token}"})
-    assert r.status_code == 200, r.text
-    events = [json.loads(line) for line in r.text.splitlines() if line]
-    return [e["id"] for e in events if e["type"].startswith("card.")]
 
 
 class Subscriber:
@@ -52,7 +26,7 @@ class Subscriber:
     def __init__(self, token: str, topic: str):
         self.headers = {"Authorization": f"Bearer {token}"}
         self.topic = topic
-        self.cards: list[str] = []  # ids of card events, in arrival order
+        self.cards: list[str] = []  # ids of published events (not presence), in arrival order
         self.last: str | None = None  # last event id of any type: the resume point
         self.closes: list[int | None] = []
         self.resyncs = 0
@@ -76,7 +50,7 @@ class Subscriber:
                             self.resyncs += 1
                         elif m["type"] == "event":
                             self.last = m["event"]["id"]
-                            if m["event"]["type"].startswith("card."):
+                            if not m["event"]["type"].startswith("presence."):
                                 self.cards.append(m["event"]["id"])
                     self.closes.append(ws.close_code)
             except websockets.ConnectionClosed as e:
@@ -120,57 +94,15 @@ def connections_per_replica(containers) -> list[int]:
     return counts
 
 
-def test_card_created_reaches_websocket_and_sse(login, https_url):
-    c, board, token = new_board(login)
-    topic = f"board.{board}"
-
-    async def go():
-        ws_sub = Subscriber(token, topic)
-        [task] = await start([ws_sub])
-        headers = {"Authorization": f"Bearer {token}"}
-        async with (
-            httpx.AsyncClient(base_url=https_url, verify=False, timeout=20) as ac,  # noqa: S501
-            ac.stream("GET", "/rt/sse", params={"topics": topic}, headers=headers) as sse,
-        ):
-            assert sse.status_code == 200
-            assert sse.headers["content-type"].startswith("text/event-stream")
-            lines = sse.aiter_lines()
-            assert (await anext(lines)).startswith("retry:")
-            await asyncio.sleep(0.5)  # the SSE subscription is attached
-            card = await asyncio.to_thread(create_card, c, board, "hello")
-            sse_event, block = None, {}
-            async with asyncio.timeout(10):
-                async for line in lines:
-                    if line:
-                        field, _, value = line.partition(": ")
-                        block[field] = value
-                        continue
-                    if "data" in block and json.loads(block["data"])["type"] == "card.created":
-                        sse_event = (block["id"], json.loads(block["data"]))
-                        break
-                    block = {}
-        await until(lambda: ws_sub.cards, 10)
-        task.cancel()
-        return card, ws_sub, sse_event
-
-    card, ws_sub, (sse_id, sse_data) = asyncio.run(go())
-    assert sse_data["data"]["id"] == card["id"]
-    assert sse_data["topic"] == topic
-    assert sse_id == sse_data["id"]  # SSE id: is the event id
-    assert ws_sub.cards == [sse_id]  # the same event, once, on the WebSocket too
-
-
-def test_every_event_once_at_each_subscriber_across_replicas(login, https_url, containers):
+def test_every_event_once_at_each_subscriber_across_replicas(own_topic, containers, publish):
     assert len(containers("asgi")) >= 2, "the test stack runs asgi with 2 replicas"
-    c, board, token = new_board(login)
+    _, topic, token = own_topic
 
     async def go():
-        subs = [Subscriber(token, f"board.{board}") for _ in range(8)]
+        subs = [Subscriber(token, topic) for _ in range(8)]
         tasks = await start(subs)
         spread = connections_per_replica(containers)
-        for i in range(30):
-            await asyncio.to_thread(create_card, c, board, f"card {i}")
-        expected = history(c, board, token)
+        expected = await asyncio.to_thread(publish, topic, 30)
         await until(lambda: all(len(s.cards) >= len(expected) for s in subs), 20)
         await asyncio.sleep(0.5)  # a duplicate would arrive now
         for t in tasks:
@@ -185,16 +117,16 @@ def test_every_event_once_at_each_subscriber_across_replicas(login, https_url, c
         assert s.closes == []  # nobody was disconnected
 
 
-def test_restarting_an_asgi_replica_loses_no_event(login, https_url, containers):
+def test_restarting_an_asgi_replica_loses_no_event(own_topic, containers, publish):
     """Under a steady flow of writes, one asgi container restarts: its clients get 1012,
     reconnect (nginx picks a live replica) and resume from their last id."""
     replicas = containers("asgi")
     assert len(replicas) >= 2, "the test stack runs asgi with 2 replicas"
-    c, board, token = new_board(login)
+    _, topic, token = own_topic
     victim = replicas[0]
 
     async def go():
-        subs = [Subscriber(token, f"board.{board}") for _ in range(6)]
+        subs = [Subscriber(token, topic) for _ in range(6)]
         tasks = await start(subs)
         restarted = threading.Event()
 
@@ -203,13 +135,10 @@ def test_restarting_an_asgi_replica_loses_no_event(login, https_url, containers)
             victim.restart(timeout=30)  # SIGTERM, then start again
             restarted.set()
 
-        def write():
-            for i in range(60):  # about 6 s of writes, spanning the restart
-                create_card(c, board, f"card {i}")
-                time.sleep(0.1)
-
-        await asyncio.gather(asyncio.to_thread(restart), asyncio.to_thread(write))
-        expected = history(c, board, token)
+        # About 6 s of events, spanning the restart.
+        _, expected = await asyncio.gather(
+            asyncio.to_thread(restart), asyncio.to_thread(publish, topic, 60, 0.1)
+        )
         await until(lambda: all(len(s.cards) >= len(expected) for s in subs), 60)
         await asyncio.sleep(0.5)
         for t in tasks:

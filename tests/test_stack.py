@@ -45,11 +45,11 @@ def test_static_file_from_the_home_page_is_served_by_nginx(client):
 
 
 def test_http_redirects_to_https_with_308(http_url, https_url):
-    r = httpx.get(f"{http_url}/api/boards/?page=2", follow_redirects=False, timeout=10)
+    r = httpx.get(f"{http_url}/api/items/?page=2", follow_redirects=False, timeout=10)
     assert r.status_code == 308
     u = urlsplit(https_url)
     netloc = u.hostname if u.port == 443 else f"{u.hostname}:{u.port}"
-    assert r.headers["location"] == f"https://{netloc}/api/boards/?page=2"
+    assert r.headers["location"] == f"https://{netloc}/api/items/?page=2"
 
 
 def test_self_signed_certificate_names_localhost_and_loopback(https_url):
@@ -84,6 +84,6 @@ async def test_websocket_without_token_is_refused_by_the_app(https_url):
 
 
 def test_sse_without_token_is_refused_with_json(client):
-    r = client.get("/rt/sse", params={"topics": "board.1"})
+    r = client.get("/rt/sse", params={"topics": "user.1"})
     assert r.status_code == 401
     assert r.json()["error"]["code"]

@@ -1,5 +1,7 @@
-"""The Django board API end to end: through nginx over HTTPS, against the scaled test stack."""
+"""The example's board API end to end: through nginx over HTTPS, against the scaled test stack,
+and a card write reaching the board's WebSocket and SSE subscribers."""
 
+import asyncio
 import json
 import re
 import threading
@@ -10,6 +12,7 @@ import httpx
 import pytest
 
 from conftest import PASSWORD, new_client
+from test_realtime import Subscriber, start, until
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -258,3 +261,64 @@ def test_card_writes_reach_a_live_subscriber(alice_board, https_url):
         ("card.updated", 2),
     ]
     assert all(e["topic"] == topic and e["data"]["id"] == card["id"] for e in received)
+
+
+def new_board(login, user: str = "alice") -> tuple[httpx.Client, int, str]:
+    """A fresh board of `user`, that user's client, and a real-time token."""
+    c = login(user)
+    r = c.post("/api/boards/", json={"name": f"rt-{time.time_ns()}"})
+    assert r.status_code == 201, r.text
+    board = r.json()["id"]
+    r = c.post("/api/realtime/token")
+    assert r.status_code == 200, r.text
+    return c, board, r.json()["token"]
+
+
+def create_card(c: httpx.Client, board: int, title: str) -> dict:
+    for _ in range(20):
+        r = c.post(f"/api/boards/{board}/cards/", json={"title": title})
+        if r.status_code != 429:  # nginx's API rate limit: wait and retry
+            break
+        time.sleep(float(r.headers.get("Retry-After", "1")))
+    assert r.status_code == 201, r.text
+    return r.json()
+
+
+def test_card_created_reaches_websocket_and_sse(login, https_url):
+    c, board, token = new_board(login)
+    topic = f"board.{board}"
+
+    async def go():
+        ws_sub = Subscriber(token, topic)
+        [task] = await start([ws_sub])
+        headers = {"Authorization": f"Bearer {token}"}
+        async with (
+            httpx.AsyncClient(base_url=https_url, verify=False, timeout=20) as ac,  # noqa: S501
+            ac.stream("GET", "/rt/sse", params={"topics": topic}, headers=headers) as sse,
+        ):
+            assert sse.status_code == 200
+            assert sse.headers["content-type"].startswith("text/event-stream")
+            lines = sse.aiter_lines()
+            assert (await anext(lines)).startswith("retry:")
+            await asyncio.sleep(0.5)  # the SSE subscription is attached
+            card = await asyncio.to_thread(create_card, c, board, "hello")
+            sse_event, block = None, {}
+            async with asyncio.timeout(10):
+                async for line in lines:
+                    if line:
+                        field, _, value = line.partition(": ")
+                        block[field] = value
+                        continue
+                    if "data" in block and json.loads(block["data"])["type"] == "card.created":
+                        sse_event = (block["id"], json.loads(block["data"]))
+                        break
+                    block = {}
+        await until(lambda: ws_sub.cards, 10)
+        task.cancel()
+        return card, ws_sub, sse_event
+
+    card, ws_sub, (sse_id, sse_data) = asyncio.run(go())
+    assert sse_data["data"]["id"] == card["id"]
+    assert sse_data["topic"] == topic
+    assert sse_id == sse_data["id"]  # SSE id: is the event id
+    assert ws_sub.cards == [sse_id]  # the same event, once, on the WebSocket too
