@@ -101,8 +101,13 @@ def test_other_users_cannot_see_a_board_until_they_are_members(alice_board, as_u
     alice, board = alice_board
     bob = as_user("bob")
     assert_error(bob.get(f"/api/boards/{board['id']}/"), 404)
-    shared = alice.patch(f"/api/boards/{board['id']}/", json={"members": ["bob"]})
-    assert shared.json()["members"] == ["bob"]
+    invited = alice.post(f"/api/boards/{board['id']}/invitations/", json={"username": "bob"})
+    assert invited.status_code == 202, invited.text
+    assert_error(bob.get(f"/api/boards/{board['id']}/"), 404)  # not before bob accepts
+    waiting = bob.get("/api/invitations/").json()["results"]
+    [mine] = [i for i in waiting if i["board"]["id"] == board["id"]]
+    accepted = bob.post(f"/api/invitations/{mine['id']}/accept")
+    assert accepted.json()["members"] == ["bob"]
     assert bob.get(f"/api/boards/{board['id']}/").status_code == 200
     assert_error(bob.delete(f"/api/boards/{board['id']}/"), 403, "permission_denied")
 
@@ -216,7 +221,7 @@ def test_openapi_schema_and_docs(client):
 
 def test_static_files_are_hashed_and_precompressed(client):
     page = client.get("/")
-    [script] = re.findall(r'src="(/static/board/app\.[0-9a-f]{12}\.js)"', page.text)
+    [script] = re.findall(r'src="(/static/core/site\.[0-9a-f]{12}\.js)"', page.text)
     response = client.get(script, headers={"Accept-Encoding": "gzip"})
     assert response.status_code == 200
     assert response.headers["content-encoding"] == "gzip"
