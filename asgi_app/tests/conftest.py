@@ -101,7 +101,7 @@ def r():
 
 
 @pytest.fixture
-def board():
+def room():
     """A topic id no other test (or the stack) uses: Pub/Sub channels span databases."""
     return random.randint(10**8, 10**9)
 

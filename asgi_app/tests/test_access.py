@@ -9,10 +9,10 @@ from .conftest import Django, Server, bearer, grant, make_token, run
 from .helpers import card_events, connect, nothing_more, recv, recv_type, subscribe
 
 
-def test_revoked_member_loses_the_feed_at_once_on_every_process(server, board):
+def test_revoked_member_loses_the_feed_at_once_on_every_process(server, room):
     """Bob reads the topic by WebSocket on one process and by SSE on another; Django revokes
     his access: both his subscriptions end before the next event, Alice's go on."""
-    topic = f"room.{board}"
+    topic = f"room.{room}"
     grant(1, topic)
     grant(2, topic)
     other = Server()
@@ -61,31 +61,31 @@ def test_revoked_member_loses_the_feed_at_once_on_every_process(server, board):
     assert not any("card.updated" in line for line in sse_tail)
 
 
-def test_access_is_checked_per_subscription(server, board):
-    grant(1, f"room.{board}")
+def test_access_is_checked_per_subscription(server, room):
+    grant(1, f"room.{room}")
     token = make_token(1)
 
     async def go():
         ws = await connect(server, token)
-        await ws.send(json.dumps({"type": "subscribe", "topics": [f"room.{board + 1}"]}))
+        await ws.send(json.dumps({"type": "subscribe", "topics": [f"room.{room + 1}"]}))
         refused = await recv(ws)
-        grant(1, f"room.{board + 1}")  # granted later: the next subscribe passes
-        ok = await subscribe(ws, f"room.{board + 1}")
+        grant(1, f"room.{room + 1}")  # granted later: the next subscribe passes
+        ok = await subscribe(ws, f"room.{room + 1}")
         await ws.close()
         return refused, ok
 
     refused, ok = run(go())
     assert refused["code"] == "forbidden"
-    assert ok["topics"] == [f"room.{board + 1}"]
+    assert ok["topics"] == [f"room.{room + 1}"]
 
 
-def test_without_access_sets_the_answer_is_retry_not_forbidden(server, r, board):
+def test_without_access_sets_the_answer_is_retry_not_forbidden(server, r, room):
     """Redis lost the sets (flushed): clients are told to retry while Django rebuilds them."""
     token = make_token(1)
 
     async def go():
         ws = await connect(server, token)
-        await ws.send(json.dumps({"type": "subscribe", "topics": [f"room.{board}"]}))
+        await ws.send(json.dumps({"type": "subscribe", "topics": [f"room.{room}"]}))
         msg = await recv(ws)
         await ws.close()
         return msg
@@ -93,7 +93,7 @@ def test_without_access_sets_the_answer_is_retry_not_forbidden(server, r, board)
     msg = run(go())
     assert msg["code"] == "unavailable"
     sse = httpx.get(
-        server.url + "/rt/sse", params={"topics": f"room.{board}"}, headers=bearer(token)
+        server.url + "/rt/sse", params={"topics": f"room.{room}"}, headers=bearer(token)
     )
     assert sse.status_code == 503
     assert sse.json()["error"]["code"] == "unavailable"

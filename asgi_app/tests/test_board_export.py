@@ -7,7 +7,8 @@ import httpx
 from .conftest import Django, bearer, grant, make_token, run
 
 
-def test_export_streams_the_whole_history_in_order(server, r, board):
+def test_export_streams_the_whole_history_in_order(server, r, room):
+    board = room  # an id no other test uses
     topic = f"board.{board}"
 
     async def publish():
@@ -31,7 +32,8 @@ def test_export_streams_the_whole_history_in_order(server, r, board):
     assert "/rt/stream/boards/{board_id}/export" in schema["paths"]
 
 
-def test_export_needs_token_and_membership(server, board):
+def test_export_needs_token_and_membership(server, room):
+    board = room
     url = f"{server.url}/rt/stream/boards/{board}/export"
     grant(1, f"board.{board}")
     none = httpx.get(url)

@@ -1,4 +1,4 @@
-"""Presence per board: who is connected, in Redis with expiry; events both ways."""
+"""Presence per room: who is connected, in Redis with expiry; events both ways."""
 
 import asyncio
 import json
@@ -16,13 +16,13 @@ async def presence_event(ws, type_: str, user: int, wait: float = 5.0) -> dict:
                 return ev
 
 
-def test_join_list_and_leave(server, r, board):
-    topic = f"room.{board}"
+def test_join_list_and_leave(server, r, room):
+    topic = f"room.{room}"
 
     async def go():
-        alice = await connect(server, member_token(1, board))
+        alice = await connect(server, member_token(1, room))
         await subscribe(alice, topic)
-        bob = await connect(server, member_token(2, board))
+        bob = await connect(server, member_token(2, room))
         bob_sub = await subscribe(bob, topic)
         joined = await presence_event(alice, "presence.joined", 2)
         await bob.close()
@@ -38,14 +38,14 @@ def test_join_list_and_leave(server, r, board):
     assert r.zscore(f"presence:{topic}", "2") is None
 
 
-def test_crashed_replicas_users_expire(server, r, board):
+def test_crashed_replicas_users_expire(server, r, room):
     """A replica that died cannot say goodbye: its users' entries expire, a live process
     removes them and announces presence.left once."""
-    topic = f"room.{board}"
+    topic = f"room.{room}"
     r.zadd(f"presence:{topic}", {"99": time.time() - 1, "98": time.time() + 60})
 
     async def go():
-        alice = await connect(server, member_token(1, board))
+        alice = await connect(server, member_token(1, room))
         sub = await subscribe(alice, topic)
         left = await presence_event(alice, "presence.left", 99)
         await alice.close()
@@ -58,11 +58,11 @@ def test_crashed_replicas_users_expire(server, r, board):
     assert r.zscore(f"presence:{topic}", "98") is not None  # not expired: kept
 
 
-def test_own_presence_refreshes_and_survives_the_ttl(server, r, board):
-    topic = f"room.{board}"
+def test_own_presence_refreshes_and_survives_the_ttl(server, r, room):
+    topic = f"room.{room}"
 
     async def go():
-        alice = await connect(server, member_token(1, board))
+        alice = await connect(server, member_token(1, room))
         await subscribe(alice, topic)
         await asyncio.sleep(3)  # twice PRESENCE_TTL (1.5 s in the tests)
         score = r.zscore(f"presence:{topic}", "1")
@@ -74,17 +74,17 @@ def test_own_presence_refreshes_and_survives_the_ttl(server, r, board):
     assert score > time.time()
 
 
-def test_presence_events_are_readable_by_a_channels_consumer(server, r, board):
+def test_presence_events_are_readable_by_a_channels_consumer(server, r, room):
     """What this service publishes, a Django Channels consumer receives (the same layer)."""
     from channels_redis.pubsub import RedisPubSubChannelLayer
 
-    topic = f"room.{board}"
+    topic = f"room.{room}"
 
     async def go():
         layer = RedisPubSubChannelLayer(hosts=[REDIS_URL], serializer_format="json")
         channel = await layer.new_channel()
         await layer.group_add(topic, channel)
-        alice = await connect(server, member_token(1, board))
+        alice = await connect(server, member_token(1, room))
         await subscribe(alice, topic)
         async with asyncio.timeout(5):
             message = await layer.receive(channel)

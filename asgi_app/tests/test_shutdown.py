@@ -10,10 +10,10 @@ from .conftest import Server, bearer, member_token, run
 from .helpers import closed_code, connect, subscribe
 
 
-def test_sigterm_closes_websockets_with_1012_and_ends_sse(board):
+def test_sigterm_closes_websockets_with_1012_and_ends_sse(room):
     server = Server()
-    token = member_token(1, board)
-    topic = f"room.{board}"
+    token = member_token(1, room)
+    topic = f"room.{room}"
 
     async def go():
         ws = await connect(server, token)

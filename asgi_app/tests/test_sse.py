@@ -8,25 +8,25 @@ from .conftest import Django, bearer, member_token, run
 from .helpers import sse_events
 
 
-def test_sse_errors_are_json_with_the_right_status(server, board):
+def test_sse_errors_are_json_with_the_right_status(server, room):
     url = server.url + "/rt/sse"
-    token = member_token(1, board)
+    token = member_token(1, room)
     cases = {
-        "no token": (httpx.get(url, params={"topics": f"room.{board}"}), 401, "unauthorized"),
+        "no token": (httpx.get(url, params={"topics": f"room.{room}"}), 401, "unauthorized"),
         "forbidden": (
-            httpx.get(url, params={"topics": f"room.{board + 1}"}, headers=bearer(token)),
+            httpx.get(url, params={"topics": f"room.{room + 1}"}, headers=bearer(token)),
             403,
             "forbidden",
         ),
         "bad topic": (
-            httpx.get(url, params={"topics": "boards;drop"}, headers=bearer(token)),
+            httpx.get(url, params={"topics": "rooms;drop"}, headers=bearer(token)),
             400,
             "invalid_topic",
         ),
         "bad id": (
             httpx.get(
                 url,
-                params={"topics": f"room.{board}"},
+                params={"topics": f"room.{room}"},
                 headers={**bearer(token), "Last-Event-ID": "yesterday"},
             ),
             400,
@@ -38,9 +38,9 @@ def test_sse_errors_are_json_with_the_right_status(server, board):
         assert resp.json()["error"]["code"] == code, name
 
 
-def test_sse_live_then_resume_with_last_event_id(server, r, board):
-    topic = f"room.{board}"
-    headers = bearer(member_token(1, board))
+def test_sse_live_then_resume_with_last_event_id(server, r, room):
+    topic = f"room.{room}"
+    headers = bearer(member_token(1, room))
 
     async def go():
         d = Django()
@@ -70,9 +70,9 @@ def test_sse_live_then_resume_with_last_event_id(server, r, board):
     assert [e["id"] for e in after] == live
 
 
-def test_sse_resync_beyond_the_stream(server, r, board):
-    topic = f"room.{board}"
-    headers = bearer(member_token(1, board))
+def test_sse_resync_beyond_the_stream(server, r, room):
+    topic = f"room.{room}"
+    headers = bearer(member_token(1, room))
 
     async def go():
         d = Django()
@@ -93,14 +93,14 @@ def test_sse_resync_beyond_the_stream(server, r, board):
     assert resync["id"] == old[-1]  # a reconnect after refetching resumes from here
 
 
-def test_sse_heartbeat_keeps_an_idle_stream_alive(server, board):
-    headers = bearer(member_token(1, board))
+def test_sse_heartbeat_keeps_an_idle_stream_alive(server, room):
+    headers = bearer(member_token(1, room))
 
     async def go():
         seen = []
         async with (
             httpx.AsyncClient(base_url=server.url, timeout=10) as c,
-            c.stream("GET", "/rt/sse", params={"topics": f"room.{board}"}, headers=headers) as s,
+            c.stream("GET", "/rt/sse", params={"topics": f"room.{room}"}, headers=headers) as s,
         ):
             async with asyncio.timeout(3.5):
                 async for line in s.aiter_lines():

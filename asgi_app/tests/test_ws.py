@@ -19,14 +19,14 @@ from .helpers import (
 )
 
 
-def test_auth_failures_close_with_1008(server, board):
+def test_auth_failures_close_with_1008(server, room):
     async def go():
         results = {}
         cases = {
             "none": None,
-            "expired": member_token(1, board, ttl=-60),
-            "forged": member_token(1, board, key="another-signing-key-0123456789abcdef"),
-            "audience": member_token(1, board, aud="other"),
+            "expired": member_token(1, room, ttl=-60),
+            "forged": member_token(1, room, key="another-signing-key-0123456789abcdef"),
+            "audience": member_token(1, room, aud="other"),
             "garbage": "not.a.jwt",
         }
         for name, token in cases.items():
@@ -42,13 +42,13 @@ def test_auth_failures_close_with_1008(server, board):
     assert got["garbage"] == (1008, "invalid token")
 
 
-def test_token_cookie_is_accepted_and_cross_origin_refused(server, board):
+def test_token_cookie_is_accepted_and_cross_origin_refused(server, room):
     async def go():
-        cookie = {"Cookie": f"rt_token={member_token(1, board)}"}
+        cookie = {"Cookie": f"rt_token={member_token(1, room)}"}
         ws = await websockets.connect(
             server.ws_url, additional_headers=cookie, origin=f"http://127.0.0.1:{server.port}"
         )
-        sub = await subscribe(ws, f"room.{board}")
+        sub = await subscribe(ws, f"room.{room}")
         await ws.close()
         evil = await websockets.connect(
             server.ws_url, additional_headers=cookie, origin="https://evil.example"
@@ -56,14 +56,14 @@ def test_token_cookie_is_accepted_and_cross_origin_refused(server, board):
         return sub, await closed_code(evil)
 
     sub, refused = run(go())
-    assert sub["topics"] == [f"room.{board}"]
+    assert sub["topics"] == [f"room.{room}"]
     assert refused == (1008, "cross-origin WebSocket refused")
 
 
-def test_forbidden_topic_is_refused_and_connection_stays(server, board):
+def test_forbidden_topic_is_refused_and_connection_stays(server, room):
     async def go():
-        ws = await connect(server, member_token(1, board))
-        await ws.send(json.dumps({"type": "subscribe", "topics": [f"room.{board + 1}"]}))
+        ws = await connect(server, member_token(1, room))
+        await ws.send(json.dumps({"type": "subscribe", "topics": [f"room.{room + 1}"]}))
         err = await recv(ws)
         await ws.send(json.dumps({"type": "ping", "id": "p1"}))
         pong = await recv(ws)
@@ -73,12 +73,12 @@ def test_forbidden_topic_is_refused_and_connection_stays(server, board):
     err, pong = run(go())
     assert err["type"] == "error"
     assert err["code"] == "forbidden"
-    assert err["topics"] == [f"room.{board + 1}"]
+    assert err["topics"] == [f"room.{room + 1}"]
     assert pong == {"type": "pong", "id": "p1"}
 
 
-def test_bad_frames_close_with_the_right_codes(server, board):
-    token = member_token(1, board)
+def test_bad_frames_close_with_the_right_codes(server, room):
+    token = member_token(1, room)
 
     async def after(send) -> tuple[int, str]:
         ws = await connect(server, token)
@@ -100,14 +100,14 @@ def test_bad_frames_close_with_the_right_codes(server, board):
     assert got["oversize"][0] == 1009
 
 
-def test_invalid_message_gets_an_error_and_loses_nothing(server, board):
+def test_invalid_message_gets_an_error_and_loses_nothing(server, room):
     async def go():
-        ws = await connect(server, member_token(1, board))
-        await ws.send(json.dumps({"type": "subscribe", "topics": ["boards.x"]}))
+        ws = await connect(server, member_token(1, room))
+        await ws.send(json.dumps({"type": "subscribe", "topics": ["rooms.x"]}))
         err = await recv(ws)
         await ws.send(json.dumps({"type": "dance"}))
         err2 = await recv(ws)
-        sub = await subscribe(ws, f"room.{board}")
+        sub = await subscribe(ws, f"room.{room}")
         await ws.close()
         return err, err2, sub
 
@@ -118,9 +118,9 @@ def test_invalid_message_gets_an_error_and_loses_nothing(server, board):
     assert sub["type"] == "subscribed"
 
 
-def test_message_rate_limit(server, board):
+def test_message_rate_limit(server, room):
     async def go():
-        ws = await connect(server, member_token(1, board))
+        ws = await connect(server, member_token(1, room))
         for i in range(40):  # burst is 10, then 5/s; 5 refused in a row close it
             try:
                 await ws.send(json.dumps({"type": "ping", "id": i}))
@@ -140,11 +140,11 @@ def test_message_rate_limit(server, board):
     assert closed == (1008, "rate limit exceeded")
 
 
-def test_django_event_reaches_subscriber_through_channels_layer(server, r, board):
-    topic = f"room.{board}"
+def test_django_event_reaches_subscriber_through_channels_layer(server, r, room):
+    topic = f"room.{room}"
 
     async def go():
-        ws = await connect(server, member_token(1, board))
+        ws = await connect(server, member_token(1, room))
         await subscribe(ws, topic)
         d = Django()
         [eid] = await d.publish(topic)
@@ -163,12 +163,12 @@ def test_django_event_reaches_subscriber_through_channels_layer(server, r, board
     assert ev["data"]["version"] == 1
 
 
-def test_out_of_order_publishes_arrive_once_in_stream_order(server, r, board):
+def test_out_of_order_publishes_arrive_once_in_stream_order(server, r, room):
     """Two Django workers: A XADDs first but B publishes first. Order follows the stream."""
-    topic = f"room.{board}"
+    topic = f"room.{room}"
 
     async def go():
-        ws = await connect(server, member_token(1, board))
+        ws = await connect(server, member_token(1, room))
         await subscribe(ws, topic)
         d = Django()
         body = {"topic": topic, "type": "card.created", "ts": "t", "actor": 1, "data": {}}
@@ -187,9 +187,9 @@ def test_out_of_order_publishes_arrive_once_in_stream_order(server, r, board):
     assert extra == []
 
 
-def test_resume_after_reconnect_gets_every_event_exactly_once(server, r, board):
-    topic = f"room.{board}"
-    token = member_token(1, board)
+def test_resume_after_reconnect_gets_every_event_exactly_once(server, r, room):
+    topic = f"room.{room}"
+    token = member_token(1, room)
 
     async def go():
         d = Django()
@@ -215,13 +215,13 @@ def test_resume_after_reconnect_gets_every_event_exactly_once(server, r, board):
     assert extra == []
 
 
-def test_resume_beyond_the_stream_gets_resync(server, r, board):
-    topic = f"room.{board}"
+def test_resume_beyond_the_stream_gets_resync(server, r, room):
+    topic = f"room.{room}"
 
     async def go():
         d = Django()
         old = await d.publish(topic, 30, maxlen=10)  # trimmed to the last 10
-        ws = await connect(server, member_token(1, board))
+        ws = await connect(server, member_token(1, room))
         await subscribe(ws, topic, last_event_id=old[2])
         resync = await recv_type(ws, "resync")
         new = await d.publish(topic, 2, maxlen=10)
@@ -236,11 +236,11 @@ def test_resume_beyond_the_stream_gets_resync(server, r, board):
     assert live == new  # after the resync, live events continue
 
 
-def test_slow_consumer_is_closed_and_resumes_without_loss(server, r, board):
+def test_slow_consumer_is_closed_and_resumes_without_loss(server, r, room):
     """A client that stops reading is closed with 1013 once its send queue (64) is full;
     the server never buffers without bound. It then resumes from its last id."""
-    topic = f"room.{board}"
-    token = member_token(1, board)
+    topic = f"room.{room}"
+    token = member_token(1, room)
 
     async def go():
         d = Django()
@@ -290,15 +290,15 @@ def test_slow_consumer_is_closed_and_resumes_without_loss(server, r, board):
     assert got + rest == sent
 
 
-def test_token_expiry_closes_unless_renewed(server, board):
+def test_token_expiry_closes_unless_renewed(server, room):
     """A connection lives as long as its token: at `exp` it is closed with 1008, unless the
     client sent a fresh token for the same user."""
-    topic = f"room.{board}"
+    topic = f"room.{room}"
 
     async def go():
-        short = await connect(server, member_token(1, board, ttl=2))
+        short = await connect(server, member_token(1, room, ttl=2))
         await subscribe(short, topic)
-        renewed = await connect(server, member_token(1, board, ttl=2))
+        renewed = await connect(server, member_token(1, room, ttl=2))
         await subscribe(renewed, topic)
         await renewed.send(json.dumps({"type": "auth", "token": make_token(1, ttl=300)}))
         authenticated = await recv_type(renewed, "authenticated")
@@ -314,14 +314,14 @@ def test_token_expiry_closes_unless_renewed(server, board):
     assert pong["id"] == 1  # still open after the first token's expiry
 
 
-def test_events_published_while_pubsub_reconnects_are_not_lost(server, r, board):
+def test_events_published_while_pubsub_reconnects_are_not_lost(server, r, room):
     """Redis Pub/Sub forgets messages sent while a subscriber is disconnected; the service
     re-subscribes and catches up from the stream, so the client misses nothing."""
-    topic = f"room.{board}"
+    topic = f"room.{room}"
 
     async def go():
         d = Django()
-        ws = await connect(server, member_token(1, board))
+        ws = await connect(server, member_token(1, room))
         await subscribe(ws, topic)
         await d.publish(topic, 1)
         await card_events(ws, 1)

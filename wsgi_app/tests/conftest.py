@@ -6,7 +6,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from rest_framework.test import APIClient
 
-from board.models import Board, Card
+from board.models import Board, Card  # example
 from core import events
 from core.breaker import redis_breaker
 
@@ -77,6 +77,7 @@ def as_bob(client_for, bob):
     return client_for(bob)
 
 
+# example-begin
 @pytest.fixture
 def board(alice):
     return Board.objects.create(name="Alice's board", owner=alice)
@@ -85,6 +86,9 @@ def board(alice):
 @pytest.fixture
 def card(board):
     return Card.objects.create(board=board, title="First", column="todo", position=0)
+
+
+# example-end
 
 
 @pytest.fixture

@@ -44,7 +44,7 @@ def test_logout_ends_the_session(as_alice):
 
 def test_unsafe_method_without_csrf_header_is_refused(as_alice):
     as_alice.credentials()  # drop the X-CSRFToken header; the cookie stays
-    response = as_alice.post("/api/boards/", {"name": "x"}, format="json")
+    response = as_alice.post("/api/realtime/token")
     assert response.status_code == 403
     assert response.json()["error"]["code"] == "csrf_failed"
 

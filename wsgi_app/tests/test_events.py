@@ -9,7 +9,6 @@ import pytest
 import redis
 from django.db import transaction
 
-from board.models import Card
 from core import events
 
 # Real transactions: on_commit callbacks run only when a transaction really commits.
@@ -23,6 +22,7 @@ def stream(redis_db, topic):
     ]
 
 
+# example-begin
 def test_card_write_is_streamed_and_sent_live_after_commit(
     as_alice, alice, board, redis_db, live_messages
 ):
@@ -58,10 +58,10 @@ def test_update_and_delete_events_follow_in_order(as_alice, board, card, redis_d
     )
 
 
-def test_nothing_is_published_when_the_transaction_rolls_back(alice, board, redis_db):
-    topic = f"board.{board.pk}"
+# example-end
+def test_nothing_is_published_when_the_transaction_rolls_back(alice, redis_db):
+    topic = f"user.{alice.pk}"
     with transaction.atomic():
-        Card.objects.create(board=board, title="never")
         events.publish_on_commit(topic, "card.created", alice.pk, {"id": 0})
         transaction.set_rollback(True)
     assert stream(redis_db, topic) == []
@@ -71,14 +71,15 @@ def test_nothing_is_published_when_the_transaction_rolls_back(alice, board, redi
     assert [e["data"] for e in stream(redis_db, topic)] == [{"id": 1}]
 
 
-def test_stream_is_bounded(alice, board, redis_db, settings):
+def test_stream_is_bounded(alice, redis_db, settings):
     settings.EVENT_STREAM_MAXLEN = 10
     for i in range(500):
-        events.publish(f"board.{board.pk}", "card.updated", alice.pk, {"i": i})
+        events.publish(f"user.{alice.pk}", "note.updated", alice.pk, {"i": i})
     # MAXLEN ~ trims whole radix-tree nodes (100 entries by default): bounded, not exact.
-    assert redis_db.xlen(f"events:board.{board.pk}") <= 110
+    assert redis_db.xlen(f"events:user.{alice.pk}") <= 110
 
 
+# example-begin
 def test_write_succeeds_when_redis_is_down(
     as_alice, board, card, settings, reset_event_clients, caplog
 ):
@@ -101,22 +102,21 @@ def test_write_succeeds_when_redis_is_down(
     assert health["event_publish_failures"] == before + 1
 
 
-def test_live_push_failure_keeps_the_stream_entry(alice, board, redis_db, monkeypatch, caplog):
+# example-end
+def test_live_push_failure_keeps_the_stream_entry(alice, redis_db, monkeypatch, caplog):
     def refuse(*args):
         raise redis.ConnectionError("gone after the XADD")
 
     monkeypatch.setattr(events.redis_client(), "publish", refuse)
     before = events.failures
-    event = events.publish(f"board.{board.pk}", "card.updated", alice.pk, {"id": 7})
+    event = events.publish(f"user.{alice.pk}", "note.updated", alice.pk, {"id": 7})
     assert event is not None
     assert events.failures == before + 1
-    assert [e["id"] for e in stream(redis_db, f"board.{board.pk}")] == [event["id"]]
+    assert [e["id"] for e in stream(redis_db, f"user.{alice.pk}")] == [event["id"]]
     assert "event not pushed live" in caplog.text
 
 
-def test_after_a_failure_redis_is_skipped_for_a_while(
-    alice, board, settings, reset_event_clients, caplog
-):
+def test_after_a_failure_redis_is_skipped_for_a_while(alice, settings, reset_event_clients, caplog):
     """A Redis that hangs costs one request its timeout; the next ones skip it at once."""
     with socket.socket() as hung:  # accepts connections, never answers
         hung.bind(("127.0.0.1", 0))
@@ -124,10 +124,10 @@ def test_after_a_failure_redis_is_skipped_for_a_while(
         settings.REDIS_URL = f"redis://127.0.0.1:{hung.getsockname()[1]}/0"
         before = events.failures
         started = time.perf_counter()
-        assert events.publish(f"board.{board.pk}", "card.updated", alice.pk, {}) is None
+        assert events.publish(f"user.{alice.pk}", "note.updated", alice.pk, {}) is None
         first = time.perf_counter() - started
         started = time.perf_counter()
-        assert events.publish(f"board.{board.pk}", "card.updated", alice.pk, {}) is None
+        assert events.publish(f"user.{alice.pk}", "note.updated", alice.pk, {}) is None
         second = time.perf_counter() - started
     assert first >= 1.5  # the 2 s socket timeout
     assert second < 0.05
