@@ -12,6 +12,7 @@ APP = Path(__file__).resolve().parent.parent
 
 
 def drop_marked_lines(text: str) -> str:
+    # The rule of `.example-paths`; each test image holds only its own app, hence one per app.
     kept, skipping = [], False
     for line in text.splitlines(keepends=True):
         mark = line.strip()
