@@ -278,7 +278,7 @@ def test_unknown_host_gets_no_answer(https_url, http_url):
 
 
 def test_unknown_sni_gets_no_answer(https_url, nginx):
-    port = 443
+    port = 8443  # inside the container (published as HTTPS_PORT)
     out = nginx.exec_run(
         [
             "curl",
@@ -411,9 +411,9 @@ def test_media_files_are_served_as_inert_files(client, containers):
     wsgi = containers("wsgi")[0]
     name = f"e2e-edge-{secrets.token_hex(4)}.html"
     path = f"/srv/media/{name}"
+    # As the app's own user (it owns the media volume), the way an upload is written.
     code, out = wsgi.exec_run(
-        ["sh", "-c", f"printf '<script>alert(1)</script>' > {path} && chmod 0644 {path}"],
-        user="root",
+        ["sh", "-c", f"printf '<script>alert(1)</script>' > {path} && chmod 0644 {path}"]
     )
     assert code == 0, out
     try:
@@ -427,7 +427,7 @@ def test_media_files_are_served_as_inert_files(client, containers):
         assert "default-src 'none'" in csp
         assert client.post(f"/media/{name}", content=b"x").status_code == 403
     finally:
-        wsgi.exec_run(["rm", "-f", path], user="root")
+        wsgi.exec_run(["rm", "-f", path])
 
 
 # ---- request filtering -----------------------------------------------------------------

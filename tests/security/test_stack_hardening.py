@@ -164,3 +164,16 @@ def test_nginx_cannot_reach_the_data_stores(service, port, containers):
             ["curl", "-sS", "--connect-timeout", "2", "-o", "/dev/null", f"telnet://{host}:{port}"]
         )
         assert code in (6, 7, 28), (host, code, out)  # unresolvable, refused/unreachable, timeout
+
+
+def test_redis_key_names_do_not_show_session_ids(login, containers):
+    alice = login("alice")
+    assert alice.get("/api/auth/me").status_code == 200  # the session is now cached in Redis
+    session_id = alice.cookies["sessionid"]
+    keys = sh(
+        containers("redis")[0],
+        'redis-cli --no-auth-warning --user admin --pass "$(cat /run/kit-secrets/redis_admin_password)"'
+        " -n 1 --scan --pattern 'wsgi:*'",
+    ).split()
+    assert keys  # the cache and sessions are there...
+    assert not [k for k in keys if session_id in k]  # ...under hashed names
