@@ -172,7 +172,8 @@ def test_redis_key_names_do_not_show_session_ids(login, containers):
     session_id = alice.cookies["sessionid"]
     keys = sh(
         containers("redis")[0],
-        'redis-cli --no-auth-warning --user admin --pass "$(cat /run/kit-secrets/redis_admin_password)"'
+        "redis-cli --no-auth-warning --user admin"
+        ' --pass "$(cat /run/kit-secrets/redis_admin_password)"'
         " -n 1 --scan --pattern 'wsgi:*'",
     ).split()
     assert keys  # the cache and sessions are there...
