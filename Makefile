@@ -39,7 +39,7 @@ shell: ## Open a Django shell in a wsgi container
 test: lint ## Lint, then build and test a separate stack end to end; ends with one summary line
 	./scripts/test.sh
 
-lint: ## ruff (lint + format), hadolint, nginx -t, docker compose config
+lint: ## ruff (lint + format), hadolint, compose-lint, nginx -t, docker compose config
 	$(COMPOSE) config --quiet
 	$(TOOLS) config --quiet
 	$(TOOLS) --profile tools build lint

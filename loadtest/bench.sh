@@ -38,24 +38,24 @@ for what in "${@:-tls static fanout}"; do
       tls)
         wrk_bench tls-keepalive --concurrency 50 --duration "$duration" --title "nginx /healthz, keep-alive" \
           --target "keep-alive: HTTP=http://nginx:8081/healthz" \
-          --target "keep-alive: HTTPS=https://nginx/healthz"
+          --target "keep-alive: HTTPS=https://nginx:8443/healthz"
         wrk_bench tls-new-connection --concurrency 50 --duration "$duration" \
           --title "nginx /healthz, a new connection (TLS handshake) per request" \
           --header "Connection: close" \
           --target "new connection: HTTP=http://nginx:8081/healthz" \
-          --target "new connection: HTTPS=https://nginx/healthz"
+          --target "new connection: HTTPS=https://nginx:8443/healthz"
         ;;
       overhead)
         # The same Django JSON endpoint straight at Gunicorn and through nginx (TLS, keep-alive).
         wrk_bench nginx-overhead --concurrency 50 --duration "$duration" \
           --title "Django /api/healthz: direct vs through nginx" \
           --target "direct: Gunicorn (HTTP)=http://wsgi:8000/api/healthz" \
-          --target "through nginx: HTTPS, keep-alive=https://nginx/api/healthz"
+          --target "through nginx: HTTPS, keep-alive=https://nginx:8443/api/healthz"
         ;;
       static)
         wrk_bench static --concurrency 50 --duration "$duration" --title "$static_file" \
           --header "Accept-Encoding: gzip" \
-          --target "static file: nginx (HTTPS)=https://nginx$static_file" \
+          --target "static file: nginx (HTTPS)=https://nginx:8443$static_file" \
           --target "static file: Django + WhiteNoise under Gunicorn (HTTP)=http://wsgi:8000$static_file"
         ;;
       fanout)

@@ -9,14 +9,13 @@
 #
 # Environment: COMPARE_PROCESSES (2), COMPARE_THREADS (Gunicorn threads per worker, 4),
 # COMPARE_CONCURRENCY (10,50,100,250,500), COMPARE_DURATION (seconds per point, 15),
-# COMPARE_BACKEND_SUBNET (172.30.0.0/24), COMPOSE_PROJECT_NAME (the stack's; -compare is added).
+# COMPOSE_PROJECT_NAME (the stack's; -compare is added).
 set -o errexit -o pipefail -o nounset
 
 cd "$(dirname "$0")/.."
 
 processes=${COMPARE_PROCESSES:-2}
 export COMPOSE_PROJECT_NAME="${COMPOSE_PROJECT_NAME:-pykit}-compare"
-export BACKEND_SUBNET=${COMPARE_BACKEND_SUBNET:-172.30.0.0/24}
 export GUNICORN_WORKERS=$processes GUNICORN_THREADS=${COMPARE_THREADS:-4} UVICORN_WORKERS=$processes
 # nginx is not started; these only keep compose.yaml's interpolation away from real ports.
 export HTTP_PORT=0 HTTPS_PORT=0 BIND_ADDRESS=127.0.0.1

@@ -1,28 +1,86 @@
 #!/bin/sh
-# Fill the secrets volume: a secret given in the environment is written (so the file is
-# always the one truth); a missing one is generated once and kept across restarts.
+# Fill the secrets volumes. The `secrets` volume (this container only) keeps every value: one
+# given by the user is written there (so it is always the one truth), a missing one is
+# generated once and kept. Then each service's own volume gets only the files that service
+# reads, owned by its user and readable by nobody else (docs/design.md, "Secrets").
 # Runs as the one-shot `secrets` service before anything that reads them.
 set -o errexit -o nounset
 
-dir=/run/kit-secrets
-umask 0022
+store=/run/kit-secrets
+# User-provided values arrive as NAME=value lines in a file (a compose config), not in this
+# container's environment, where `docker inspect` would show them for as long as it exists.
+input=/run/kit-secret-input/env
+umask 0077
+chmod 0700 "$store"
 
-put() {  # put NAME VALUE-FROM-ENV
-  file="$dir/$1"
-  if [ -n "$2" ]; then
-    printf '%s' "$2" > "$file.tmp"
+given() {  # given NAME -> the value from the input file, or nothing
+  [ -f "$input" ] || return 0
+  sed -n "s/^$1=//p" "$input" | head -n 1
+}
+
+put() {  # put FILE [OVERRIDE-NAME]
+  file="$store/$1"
+  value=$( [ -z "${2:-}" ] || given "$2" )
+  if [ -n "$value" ]; then
+    printf '%s' "$value" >"$file.tmp"
     mv "$file.tmp" "$file"
-    echo "secrets: $1 taken from the environment"
+    echo "secrets: $1 taken from $2"
   elif [ ! -s "$file" ]; then
     # 50 random alphanumerics: URL- and shell-safe, above Django's 50-character check.
-    tr -dc 'A-Za-z0-9' < /dev/urandom | head -c 50 > "$file.tmp"
+    tr -dc 'A-Za-z0-9' </dev/urandom | head -c 50 >"$file.tmp"
     mv "$file.tmp" "$file"
     echo "secrets: $1 generated"
   fi
-  # Readable by the services' own users (postgres 999, app 10001); the volume is the boundary.
-  chmod 0444 "$file"
 }
 
-put django_secret_key "${DJANGO_SECRET_KEY:-}"
-put postgres_password "${POSTGRES_PASSWORD:-}"
-put realtime_token_key "${REALTIME_TOKEN_KEY:-}"
+put django_secret_key DJANGO_SECRET_KEY
+put postgres_password POSTGRES_PASSWORD
+put realtime_token_key REALTIME_TOKEN_KEY
+put redis_django_password
+put redis_asgi_password
+put redis_admin_password
+
+give() {  # give SERVICE UID SOURCE [TARGET]: a 0400 copy in /run/secrets-for/SERVICE
+  dir=/run/secrets-for/$1
+  cp "$store/$3" "$dir/${4:-$3}.tmp"
+  chown "$2:$2" "$dir/${4:-$3}.tmp"
+  chmod 0400 "$dir/${4:-$3}.tmp"
+  mv "$dir/${4:-$3}.tmp" "$dir/${4:-$3}"
+}
+
+lock() {  # lock SERVICE UID: the directory is its user's alone
+  chown "$2:$2" "/run/secrets-for/$1"
+  chmod 0500 "/run/secrets-for/$1"
+}
+
+# The official images' users: apps 10001 (wsgi_app/asgi_app Dockerfiles), postgres and redis 999.
+give wsgi 10001 django_secret_key
+give wsgi 10001 postgres_password
+give wsgi 10001 realtime_token_key
+give wsgi 10001 redis_django_password redis_password
+lock wsgi 10001
+give asgi 10001 realtime_token_key
+give asgi 10001 redis_asgi_password redis_password
+lock asgi 10001
+give postgres 999 postgres_password
+lock postgres 999
+
+# Redis reads its users from an ACL file with SHA-256 hashes of the passwords (never the
+# passwords). The default user is off: every connection must authenticate. Keys by purpose
+# (docs/design.md, "Redis"); Pub/Sub channels carry no data at rest, so they are not split.
+hash() { printf '%s' "$(cat "$store/$1")" | sha256sum | cut -d' ' -f1; }
+acl=/run/secrets-for/redis/users.acl
+{
+  echo "user default off resetkeys resetchannels -@all"
+  # Django: cache and sessions (prefix wsgi), event streams, io-wait; FLUSHDB is cache.clear().
+  echo "user django on #$(hash redis_django_password) ~wsgi:* ~events:* ~iowait:* allchannels +@all -@dangerous +flushdb"
+  # asgi: event streams, presence, io-wait, Pub/Sub; FLUSHDB only for its tests' own DB.
+  echo "user asgi on #$(hash redis_asgi_password) ~events:* ~presence:* ~iowait:* allchannels +@all -@dangerous +flushdb"
+  # Operators and the healthcheck, from inside the Redis container only (its password is there).
+  echo "user admin on #$(hash redis_admin_password) ~* &* +@all"
+} >"$acl.tmp"
+chown 999:999 "$acl.tmp"
+chmod 0400 "$acl.tmp"
+mv "$acl.tmp" "$acl"
+give redis 999 redis_admin_password
+lock redis 999

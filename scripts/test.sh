@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 
 export COMPOSE_PROJECT_NAME=${TEST_PROJECT:-pykit-test}
 export HTTP_PORT=${TEST_HTTP_PORT:-18080} HTTPS_PORT=${TEST_HTTPS_PORT:-18443}
-export BIND_ADDRESS=127.0.0.1 BACKEND_SUBNET=${TEST_BACKEND_SUBNET:-172.29.0.0/24}
+export BIND_ADDRESS=127.0.0.1
 # Replicas prove balancing and fan-out across processes; fewer workers each keep 2 cores sane.
 export GUNICORN_WORKERS=2 GUNICORN_THREADS=4
 E2E_PASSWORD=$(tr -dc 'A-Za-z0-9' </dev/urandom | head -c 24 || true)
@@ -48,11 +48,21 @@ for user in alice bob carol; do
 done
 "${compose[@]}" exec -T wsgi python manage.py ensure_user admin --password "$E2E_PASSWORD" --superuser
 
+# The asgi unit tests cut their own server's Pub/Sub connection (CLIENT KILL), which the asgi
+# service's Redis user may not do: a user for this run only, made by the admin inside Redis.
+redis_tests_password=$(tr -dc 'A-Za-z0-9' </dev/urandom | head -c 32 || true)
+# shellcheck disable=SC2016  # expanded inside the Redis container
+"${compose[@]}" exec -T redis sh -c 'redis-cli --no-auth-warning --user admin \
+  --pass "$(cat /run/kit-secrets/redis_admin_password)" ACL SETUSER kit-tests on ">$0" "~*" "&*" "+@all"' \
+  "$redis_tests_password" >/dev/null
+
 # Every suite runs even when an earlier one failed; the summary decides.
 status=0
 for suite in wsgi-tests asgi-tests e2e; do
   log "$suite"
-  "${compose[@]}" run --rm "$suite" || status=1
+  env=()
+  [ "$suite" = asgi-tests ] && env=(-e "REDIS_URL=redis://kit-tests:$redis_tests_password@redis:6379/0")
+  "${compose[@]}" run --rm "${env[@]}" "$suite" || status=1
 done
 
 log "load test (smoke profile, SLO gates)"

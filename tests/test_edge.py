@@ -104,7 +104,7 @@ def burst_inside(nginx, client_ip: str, url: str, count: int, *extra: str) -> li
             "-w",
             "%{http_code} [%header{retry-after}] %{filename_effective}\\n",
             *extra,
-            f"https://127.0.0.1{url}{'&' if '?' in url else '?'}n=[1-{count}]",
+            f"https://127.0.0.1:8443{url}{'&' if '?' in url else '?'}n=[1-{count}]",
         )
         # All bodies in one exec: "\x1e<file>\x1f<body>" records.
         dump = nginx.exec_run(
@@ -278,7 +278,7 @@ def test_unknown_host_gets_no_answer(https_url, http_url):
 
 
 def test_unknown_sni_gets_no_answer(https_url, nginx):
-    port = 443
+    port = 8443  # inside the container (published as HTTPS_PORT)
     out = nginx.exec_run(
         [
             "curl",
@@ -411,9 +411,9 @@ def test_media_files_are_served_as_inert_files(client, containers):
     wsgi = containers("wsgi")[0]
     name = f"e2e-edge-{secrets.token_hex(4)}.html"
     path = f"/srv/media/{name}"
+    # As the app's own user (it owns the media volume), the way an upload is written.
     code, out = wsgi.exec_run(
-        ["sh", "-c", f"printf '<script>alert(1)</script>' > {path} && chmod 0644 {path}"],
-        user="root",
+        ["sh", "-c", f"printf '<script>alert(1)</script>' > {path} && chmod 0644 {path}"]
     )
     assert code == 0, out
     try:
@@ -427,7 +427,7 @@ def test_media_files_are_served_as_inert_files(client, containers):
         assert "default-src 'none'" in csp
         assert client.post(f"/media/{name}", content=b"x").status_code == 403
     finally:
-        wsgi.exec_run(["rm", "-f", path], user="root")
+        wsgi.exec_run(["rm", "-f", path])
 
 
 # ---- request filtering -----------------------------------------------------------------
@@ -534,7 +534,7 @@ def test_api_burst_gets_429_with_retry_after_while_others_pass(client, nginx):
         "%{http_code}",
         "-H",
         f"X-Forwarded-For: {fresh_client_ip()}",
-        "https://127.0.0.1/api/healthz",
+        "https://127.0.0.1:8443/api/healthz",
     )
     assert other == "200"
     assert client.get("/api/healthz").status_code == 200
@@ -621,7 +621,7 @@ def test_dry_run_and_allowlist_let_bursts_through(second_nginx):
 
 def test_hsts_can_be_switched_off(second_nginx):
     edge = second_nginx(NGINX_HSTS="off")
-    head = curl_inside(edge, "-D", "-", "-o", "/dev/null", "https://127.0.0.1/healthz")
+    head = curl_inside(edge, "-D", "-", "-o", "/dev/null", "https://127.0.0.1:8443/healthz")
     assert head.startswith("HTTP/2 200"), head
     assert "strict-transport-security" not in head.lower()
     assert "content-security-policy" in head.lower()

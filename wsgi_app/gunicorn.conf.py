@@ -56,7 +56,8 @@ max_requests_jitter = 200
 # that can block and look like a hung worker. /dev/shm is tmpfs.
 worker_tmp_dir = "/dev/shm"  # noqa: S108  (tmpfs on purpose, see above)
 
-# Trust X-Forwarded-* only from the backend network (nginx); anyone else's are ignored.
+# Trust X-Forwarded-* only from the container's own internal networks, where nginx is the only
+# HTTP client (compose/start derives them); anyone else's are ignored.
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
 # Only X-Forwarded-Proto, which nginx always overwrites. Gunicorn's default also trusts
 # X-Forwarded-Protocol/-Ssl, which a client could send (benoitc/gunicorn#2350).

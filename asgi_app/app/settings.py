@@ -3,8 +3,10 @@
 import sys
 from functools import lru_cache
 from pathlib import Path
+from typing import Self
+from urllib.parse import quote, urlsplit, urlunsplit
 
-from pydantic import Field, SecretStr, ValidationError
+from pydantic import Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 SECRETS_DIR = Path("/run/kit-secrets")
@@ -18,6 +20,8 @@ class Settings(BaseSettings):
     )
 
     redis_url: str = "redis://localhost:6379/0"
+    # The Redis ACL user's password (the URL names the user); added to the URL.
+    redis_password: SecretStr = SecretStr("")
     # Required: no running service ever verifies tokens with a made-up key. Same floor as
     # Django's check (it signs with this key).
     realtime_token_key: SecretStr = Field(min_length=32)
@@ -41,6 +45,16 @@ class Settings(BaseSettings):
     sse_heartbeat: float = 15.0  # comment lines keep idle proxies and clients from closing
     sse_retry_ms: int = 2000  # EventSource reconnect delay
     redis_max_connections: int = 2000  # blocking waits (io-wait) each hold one connection
+
+    @model_validator(mode="after")
+    def _redis_password_in_url(self) -> Self:
+        password = self.redis_password.get_secret_value()
+        parts = urlsplit(self.redis_url)
+        if password and parts.password is None:  # a URL set by hand wins
+            user, _, host = parts.netloc.rpartition("@")
+            netloc = f"{user or 'default'}:{quote(password, safe='')}@{host}"
+            self.redis_url = urlunsplit(parts._replace(netloc=netloc))
+        return self
 
 
 @lru_cache

@@ -23,8 +23,11 @@ import jwt
 import pytest
 import redis
 
+from app.settings import Settings
+
 KEY = "test-signing-key-0123456789abcdef"
-BASE = os.environ.get("REDIS_URL", "redis://localhost:6379/0")
+# The stack's Redis as the service reaches it (its ACL user and password).
+BASE = Settings(realtime_token_key=KEY).redis_url
 REDIS_URL = urlunsplit(urlsplit(BASE)._replace(path="/15"))
 
 # Small limits so the tests reach them quickly.

@@ -19,7 +19,8 @@ for name in NGINX_RATE_GENERAL NGINX_RATE_API NGINX_RATE_LOGIN NGINX_RATE_STREAM
   echo "$value" | grep -Eq '^[0-9]+r/[sm]$' || fail "$name must look like 20r/s or 10r/m, not '$value'"
 done
 for name in PUBLIC_HTTPS_PORT NGINX_BURST_GENERAL NGINX_BURST_API NGINX_BURST_LOGIN \
-            NGINX_BURST_STREAM NGINX_STREAM_CONN_PER_IP NGINX_RETRY_AFTER NGINX_LOGIN_RETRY_AFTER; do
+            NGINX_BURST_STREAM NGINX_STREAM_CONN_PER_IP NGINX_RETRY_AFTER NGINX_LOGIN_RETRY_AFTER \
+            NGINX_SLOW_CONN_PER_IP NGINX_SLOW_CONN_TOTAL; do
   eval "value=\${$name}"
   case "$value" in ''|*[!0-9]*) fail "$name must be a whole number, not '$value'" ;; esac
 done
@@ -105,8 +106,8 @@ log "nginx $version: upstream resolve=$mode ($wsgi, $asgi via $resolvers)"
 # ---- HTTP/3 (QUIC), optional -----------------------------------------------------------
 # Off by default (experimental in nginx, recent QUIC CVEs); needs the UDP port published.
 if [ "$NGINX_HTTP3" = on ]; then
-  echo "listen 443 quic reuseport;" >"$out/kit-http3-default.inc"
-  echo "listen 443 quic;" >"$out/kit-http3.inc"
+  echo "listen 8443 quic reuseport;" >"$out/kit-http3-default.inc"
+  echo "listen 8443 quic;" >"$out/kit-http3.inc"
   alt_svc="h3=\":$PUBLIC_HTTPS_PORT\"; ma=86400"
 else
   : >"$out/kit-http3-default.inc"

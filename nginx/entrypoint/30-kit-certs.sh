@@ -1,6 +1,6 @@
 #!/bin/sh
 # TLS certificate: a mounted fullchain.pem + privkey.pem always wins. Without one, make a
-# self-signed ECDSA P-256 certificate for localhost (browsers warn; fine for a local stack)
+# self-signed ECDSA P-256 leaf certificate (CA:FALSE, serverAuth only) for localhost (browsers warn; fine for a local stack)
 # and mark it as ours, so it is renewed near expiry and never mistaken for a real one.
 set -eu
 
@@ -16,12 +16,15 @@ if [ -f "$cert" ] && [ -f "$key" ]; then
     echo "$me: using the provided certificate in $dir"
     exit 0
   fi
-  # Ours: keep it unless it expires within 30 days.
-  if openssl x509 -in "$cert" -noout -checkend 2592000 >/dev/null; then
+  # Ours: keep it unless it expires within 30 days or is an older CA:TRUE one.
+  if ! openssl x509 -in "$cert" -noout -checkend 2592000 >/dev/null; then
+    echo "$me: self-signed certificate expires within 30 days: renewing"
+  elif openssl x509 -in "$cert" -noout -ext basicConstraints | grep -q 'CA:TRUE'; then
+    echo "$me: self-signed certificate is marked as a CA: replacing it with a leaf"
+  else
     echo "$me: using the self-signed certificate made earlier"
     exit 0
   fi
-  echo "$me: self-signed certificate expires within 30 days: renewing"
 elif [ -f "$cert" ] || [ -f "$key" ]; then
   echo "$me: $dir has only one of fullchain.pem / privkey.pem; provide both" >&2
   exit 1
@@ -36,11 +39,12 @@ echo "$me: making a self-signed certificate for localhost (valid $days days)"
 umask 077
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
   -days "$days" -subj "/CN=localhost" \
+  -addext "basicConstraints=critical,CA:FALSE" \
   -addext "subjectAltName=DNS:localhost,IP:127.0.0.1" \
   -addext "keyUsage=critical,digitalSignature" \
   -addext "extendedKeyUsage=serverAuth" \
   -keyout "$key.tmp" -out "$cert.tmp" 2>/dev/null
-# The certificate is public; the key stays readable by root (the nginx master) only.
+# The certificate is public; the key stays readable by nginx's own user only.
 chmod 0644 "$cert.tmp"
 mv "$key.tmp" "$key"
 mv "$cert.tmp" "$cert"

@@ -6,9 +6,10 @@ variable, then the secrets file of the same name in /run/kit-secrets, then the d
 """
 
 from pathlib import Path
-from typing import Literal
+from typing import Literal, Self
+from urllib.parse import quote, urlsplit, urlunsplit
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 SECRETS_DIR = Path("/run/kit-secrets")
@@ -45,6 +46,8 @@ class Env(BaseSettings):
 
     redis_url: str = "redis://localhost:6379/0"  # event streams + channel layer
     cache_url: str = "redis://localhost:6379/1"  # cache + sessions
+    # The Redis ACL user's password (the URLs name the user); added to both URLs.
+    redis_password: str = ""
     # Pub/Sub channels `<prefix>__group__<topic>`: the real-time service reads the same setting.
     event_channel_prefix: str = Field(default="asgi", pattern=r"^[A-Za-z0-9_.-]{1,64}$")
     event_stream_maxlen: int = Field(default=10000, gt=0)
@@ -54,6 +57,12 @@ class Env(BaseSettings):
 
     attachment_max_bytes: int = Field(default=5 * 1024 * 1024, gt=0)
     gunicorn_threads: str = ""
+
+    @model_validator(mode="after")
+    def _redis_password_in_urls(self) -> Self:
+        self.redis_url = with_password(self.redis_url, self.redis_password)
+        self.cache_url = with_password(self.cache_url, self.redis_password)
+        return self
 
     @property
     def production(self) -> bool:
@@ -103,3 +112,13 @@ class Env(BaseSettings):
                 "or set POSTGRES_PASSWORD."
             )
         return problems
+
+
+def with_password(url: str, password: str) -> str:
+    """`url` with `password` added, unless it carries one already (a URL set by hand wins)."""
+    parts = urlsplit(url)
+    if not password or parts.password is not None:
+        return url
+    user, _, host = parts.netloc.rpartition("@")
+    netloc = f"{user or 'default'}:{quote(password, safe='')}@{host}"
+    return urlunsplit(parts._replace(netloc=netloc))

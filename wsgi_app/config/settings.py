@@ -130,6 +130,8 @@ CACHES = {
         "BACKEND": "core.cache.TolerantRedisCache",
         "LOCATION": env.cache_url,
         "KEY_PREFIX": "wsgi",
+        # Key names carry a hash, never a session id (core/cache.py).
+        "KEY_FUNCTION": "core.cache.hashed_key",
         "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 2},
     }
 }

@@ -6,6 +6,7 @@ is logged, so users stay logged in and writes still succeed while Redis is away.
 failure the breaker skips Redis for a few seconds instead of waiting on it per call.
 """
 
+import hashlib
 import logging
 
 from django.core.cache.backends.base import DEFAULT_TIMEOUT
@@ -80,3 +81,9 @@ class TolerantRedisCache(RedisCache):
         answered = self._cache.get_client(write=True).ping()
         redis_breaker.reset()
         return answered
+
+
+def hashed_key(key: str, key_prefix: str, version: int) -> str:
+    """Django's `prefix:version:key` with the key hashed, so no session id (or anything else
+    a key is made of) shows in Redis key names."""
+    return f"{key_prefix}:{version}:{hashlib.sha256(key.encode()).hexdigest()}"
