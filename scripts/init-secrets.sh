@@ -72,10 +72,12 @@ hash() { printf '%s' "$(cat "$store/$1")" | sha256sum | cut -d' ' -f1; }
 acl=/run/secrets-for/redis/users.acl
 {
   echo "user default off resetkeys resetchannels -@all"
-  # Django: cache and sessions (prefix wsgi), event streams, io-wait; FLUSHDB is cache.clear().
-  echo "user django on #$(hash redis_django_password) ~wsgi:* ~events:* ~iowait:* allchannels +@all -@dangerous +flushdb"
-  # asgi: event streams, presence, io-wait, Pub/Sub; FLUSHDB only for its tests' own DB.
-  echo "user asgi on #$(hash redis_asgi_password) ~events:* ~presence:* ~iowait:* allchannels +@all -@dangerous +flushdb"
+  # Django: cache and sessions (prefix wsgi), event streams, real-time access sets, io-wait;
+  # FLUSHDB is cache.clear().
+  echo "user django on #$(hash redis_django_password) ~wsgi:* ~events:* ~rt:acl:* ~iowait:* allchannels +@all -@dangerous +flushdb"
+  # asgi: event streams, presence, io-wait, Pub/Sub, and the access sets read-only (Django owns
+  # them); FLUSHDB only for its tests' own DB.
+  echo "user asgi on #$(hash redis_asgi_password) ~events:* ~presence:* ~iowait:* %R~rt:acl:* allchannels +@all -@dangerous +flushdb"
   # Operators and the healthcheck, from inside the Redis container only (its password is there).
   echo "user admin on #$(hash redis_admin_password) ~* &* +@all"
 } >"$acl.tmp"
