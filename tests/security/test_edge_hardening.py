@@ -90,6 +90,14 @@ def test_apps_see_the_matched_name_and_public_port_not_the_raw_host(two_boards, 
         assert r.status_code == 400
 
 
+@pytest.mark.parametrize("path", ["/", "/admin/login/"])
+def test_pages_are_not_compressed(client, path):
+    """BREACH (testssl.sh): no compression where a CSRF token sits next to reflected input."""
+    r = client.get(path, headers={"Accept-Encoding": "gzip, br"})
+    assert r.status_code == 200
+    assert "content-encoding" not in r.headers
+
+
 def test_stub_status_answers_only_the_container_itself(containers):
     # From the apps' network (where any compromised app container sits): refused.
     wsgi = containers("wsgi")[0]
