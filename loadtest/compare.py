@@ -64,7 +64,8 @@ class BehindProxyPolicy(http.cookiejar.DefaultCookiePolicy):
 
 def login(url: str, host: str, boards: int) -> str:
     """Log in as COMPARE_USER straight at the app (as nginx would forward it: Host and
-    X-Forwarded-Proto), make sure the account has `boards` boards, return the Cookie header."""
+    X-Forwarded-Proto), make sure the account has `boards` boards, return the Cookie header
+    (session, CSRF and real-time token)."""
     jar = http.cookiejar.CookieJar(BehindProxyPolicy())
     opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
     base = "{0.scheme}://{0.netloc}".format(urlsplit(url))
@@ -93,6 +94,9 @@ def login(url: str, host: str, boards: int) -> str:
         "/api/auth/login",
         {"username": os.environ["COMPARE_USER"], "password": os.environ["COMPARE_PASSWORD"]},
     )
+    # The real-time token (an rt_token cookie in the jar): /rt/io-wait needs one, as
+    # /api/io-wait needs the session. compare.sh makes it outlive the run.
+    call("POST", "/api/realtime/token")
     listed = call("GET", "/api/boards/")
     have = listed.get("count", len(listed.get("results", [])))
     for i in range(have, boards):

@@ -17,6 +17,8 @@ cd "$(dirname "$0")/.."
 processes=${COMPARE_PROCESSES:-2}
 export COMPOSE_PROJECT_NAME="${COMPOSE_PROJECT_NAME:-pykit}-compare"
 export GUNICORN_WORKERS=$processes GUNICORN_THREADS=${COMPARE_THREADS:-4} UVICORN_WORKERS=$processes
+# The io-wait endpoints need a login; the bench logs in once, so its token must last the run.
+export REALTIME_TOKEN_TTL=${REALTIME_TOKEN_TTL:-3600}
 # nginx is not started; these only keep compose.yaml's interpolation away from real ports.
 export HTTP_PORT=0 HTTPS_PORT=0 BIND_ADDRESS=127.0.0.1
 

@@ -43,7 +43,7 @@ if ! "${compose[@]}" up --detach --wait --wait-timeout 240 --scale wsgi=3 --scal
 fi
 
 log "end-to-end users"
-for user in alice bob carol; do
+for user in alice bob carol schemathesis; do
   "${compose[@]}" exec -T wsgi python manage.py ensure_user "$user" --password "$E2E_PASSWORD"
 done
 "${compose[@]}" exec -T wsgi python manage.py ensure_user admin --password "$E2E_PASSWORD" --superuser
@@ -67,11 +67,14 @@ done
 
 log "load test (smoke profile, SLO gates)"
 # Every Locust user comes from one address (the edge network's gateway): allow-list it on the
-# test stack's nginx for this step only, so the per-IP limits the e2e tests proved don't
-# turn the smoke run into a rate-limit test.
+# test stack's nginx for this step and schemathesis's, so the per-IP limits the e2e tests
+# proved don't turn them into rate-limit tests.
 gateway=$(docker network inspect "${COMPOSE_PROJECT_NAME}_edge" -f '{{(index .IPAM.Config 0).Gateway}}')
 NGINX_RATE_ALLOWLIST="$gateway/32" "${compose[@]}" up --detach --wait --no-deps nginx
 KIT_LOADTEST_JUNIT=$reports/loadtest.xml ./loadtest/run.sh smoke || status=1
+
+log "schemathesis: both OpenAPI documents"
+"${compose[@]}" run --rm api-schemas || status=1
 
 log "load test gates (unit)"
 docker compose -f loadtest/compose.yaml build --quiet locust-test
@@ -88,5 +91,6 @@ trap - EXIT
 
 log "summary"
 docker run --rm --network none -v "$PWD/$reports:/reports:ro" -v "$PWD/scripts:/scripts:ro" \
-  python:3.13-slim-trixie python /scripts/test-summary.py /reports wsgi asgi e2e loadtest loadtest-unit || status=1
+  python:3.13-slim-trixie python /scripts/test-summary.py /reports wsgi asgi e2e loadtest loadtest-unit \
+  schemathesis-api schemathesis-rt || status=1
 exit "$status"

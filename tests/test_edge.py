@@ -322,7 +322,7 @@ def test_security_headers_are_present_exactly_once(client, nginx, path):
         assert max_age >= 31536000
 
 
-@pytest.mark.parametrize("path", ["/", "/admin/login/", "/api/docs"])
+@pytest.mark.parametrize("path", ["/", "/admin/login/", "/api/docs", "/rt/docs"])
 def test_the_kits_pages_satisfy_the_csp(client, path):
     """Only same-origin scripts and styles, none inline: what `script-src 'self'` allows."""
     r = client.get(path)

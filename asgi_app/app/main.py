@@ -8,18 +8,18 @@ import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-from fastapi import FastAPI, Query, Request
+from fastapi import Depends, FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from redis.asyncio import BlockingConnectionPool, Redis
 from redis.exceptions import RedisError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from . import realtime
+from . import docs, realtime
 from .hub import Hub
 from .routes import board_export  # example
 from .settings import get_settings
-from .web import STATUS_CODES, error
+from .web import STATUS_CODES, current_user, error, errors, fail
 
 log = logging.getLogger("asgi")
 
@@ -90,11 +90,12 @@ app = FastAPI(
     "Auth: the `rt_token` cookie or `Authorization: Bearer` (from `POST /api/realtime/token`).",
     lifespan=lifespan,
     openapi_url="/rt/openapi.json",
-    docs_url="/rt/docs",
+    docs_url=None,  # docs.install: self-hosted assets, no CDN
     redoc_url=None,
 )
 app.include_router(realtime.router)
 app.include_router(board_export.router)  # example
+docs.install(app)
 
 
 @app.exception_handler(StarletteHTTPException)
@@ -129,7 +130,7 @@ async def healthz() -> dict:
     return {"status": "ok"}
 
 
-@app.get("/rt/readyz", tags=["health"])
+@app.get("/rt/readyz", tags=["health"], responses=errors(503))
 async def readyz(request: Request) -> JSONResponse:
     """Readiness: Redis answers, and the process is not shutting down."""
     if request.app.state.shutdown.is_set():
@@ -145,10 +146,24 @@ async def readyz(request: Request) -> JSONResponse:
 # ---- io-wait ------------------------------------------------------------------------------
 
 
-@app.get("/rt/io-wait", tags=["demo"])
-async def io_wait(request: Request, ms: int = Query(100, ge=0, le=10_000)) -> dict:
+# The Redis client gives up on a reply after 5 s (redis-py's default socket timeout), so a
+# longer BLPOP would end in 503: the cap keeps the schema and the behaviour the same.
+IO_WAIT_MAX_MS = 4_000
+
+
+@app.get(
+    "/rt/io-wait",
+    tags=["demo"],
+    responses=errors(401, 422, 503),
+)
+async def io_wait(
+    request: Request,
+    ms: int = Query(100, ge=0, le=IO_WAIT_MAX_MS),
+    _: object = Depends(current_user),  # a dependency: 401 comes before any 422
+) -> dict:
     """Wait `ms` milliseconds on a Redis blocking pop (the same wait as Django's
-    /api/io-wait), without holding a thread: the async side of the comparison."""
+    /api/io-wait), without holding a thread: the async side of the comparison.
+    Needs a real-time token, like every /rt/ endpoint that waits."""
     start = time.perf_counter()
     if ms:
         key = f"iowait:{secrets.token_hex(8)}"

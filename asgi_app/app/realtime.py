@@ -18,7 +18,7 @@ from . import access, auth
 from .events import dumps, parse_id
 from .hub import Conn, Hub
 from .settings import Settings
-from .web import current_user, fail
+from .web import current_user, errors, fail
 
 router = APIRouter(tags=["real-time"])
 
@@ -76,11 +76,33 @@ class Bucket:
         return False
 
 
-def same_origin(headers) -> bool:
-    """Refuse cross-site WebSocket hijacking: a browser always sends Origin, and it must
-    name this host. Programs without Origin authenticate with a Bearer token anyway."""
+DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def origin_of(scheme: str, netloc: str) -> tuple[str, str, int] | None:
+    """(scheme, host, port) with the default port filled in; None if it does not parse."""
+    try:
+        parts = urlsplit(f"{scheme}://{netloc}")
+        port = parts.port or DEFAULT_PORTS.get(scheme)
+    except ValueError:
+        return None
+    if not parts.hostname or port is None:
+        return None
+    return scheme, parts.hostname, port
+
+
+def same_origin(headers, scheme: str) -> bool:
+    """Refuse cross-site WebSocket hijacking: a browser always sends Origin, and it must be
+    this site: same scheme, host and port (`http://` for an https site is another origin).
+    `scheme` is the request's (ws/wss, from X-Forwarded-Proto behind nginx). Programs without
+    Origin authenticate with a Bearer token anyway."""
     origin = headers.get("origin")
-    return origin is None or urlsplit(origin).netloc == headers.get("host", "")
+    if origin is None:
+        return True
+    parts = urlsplit(origin)
+    site_scheme = "https" if scheme in ("wss", "https") else "http"
+    theirs = origin_of(parts.scheme, parts.netloc)
+    return theirs is not None and theirs == origin_of(site_scheme, headers.get("host", ""))
 
 
 # ---- WebSocket ------------------------------------------------------------------------------
@@ -139,9 +161,16 @@ class WsSession:
     async def send_loop(self) -> None:
         while (frames := await self.conn.take()) is not None:
             self.inflight.extend(frames)
-            while self.inflight:
-                await self.ws.send_text(self.inflight[0])
-                self.inflight.popleft()
+            try:
+                # What was queued must be on its way within the timeout: a client slower than
+                # its events falls further behind with every batch, and is found here (its
+                # sends wait on flow control, app/wsproto.py), whatever the buffers between.
+                async with asyncio.timeout(self.settings.ws_send_timeout):
+                    while self.inflight:
+                        await self.ws.send_text(self.inflight[0])
+                        self.inflight.popleft()
+            except TimeoutError:
+                return self.conn.close(1013, "too slow: reconnect with last_event_id")
 
     async def receive_loop(self) -> None:
         limit = self.settings.ws_max_message_bytes
@@ -230,7 +259,7 @@ async def websocket(ws: WebSocket) -> None:
     state = ws.app.state
     await ws.accept()
     # Accept first, then close with a code: browsers see a close code, never an HTTP status.
-    if not same_origin(ws.headers):
+    if not same_origin(ws.headers, ws.url.scheme):
         await ws.close(1008, "cross-origin WebSocket refused")
         return
     token = auth.token_from(ws.headers, ws.cookies)
@@ -252,7 +281,7 @@ async def websocket(ws: WebSocket) -> None:
 @router.get(
     "/rt/sse",
     response_class=StreamingResponse,
-    responses={200: {"content": {"text/event-stream": {}}}},
+    responses={200: {"content": {"text/event-stream": {}}}, **errors(400, 401, 403, 422, 503)},
 )
 async def sse(
     request: Request,

@@ -38,6 +38,8 @@ class Settings(BaseSettings):
     max_topics_per_connection: int = 100
     # Events waiting for one slow client; beyond this the client is closed (it resumes).
     send_queue_size: int = 256
+    # Seconds the frames queued for a client may take to go out before it is closed (1013).
+    ws_send_timeout: float = 10.0
     # Events replayed on resume; beyond this the client gets `resync` and refetches.
     replay_limit: int = 5000
 

@@ -2,8 +2,36 @@
 
 from fastapi import HTTPException, Request
 from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 
 from . import auth
+
+
+class ErrorDetail(BaseModel):
+    code: str
+    message: str
+    fields: dict[str, str] | None = None  # per field, for 422
+
+
+class ErrorBody(BaseModel):
+    """Every error answer: {"error": {"code", "message", "fields"?}}."""
+
+    error: ErrorDetail
+
+
+ERROR_MEANINGS = {
+    400: "Bad request",
+    401: "No valid real-time token",
+    403: "Not allowed",
+    404: "Not found",
+    422: "Invalid parameters",
+    503: "The event store is not reachable, or this process is stopping",
+}
+
+
+def errors(*statuses: int) -> dict:
+    """`responses=` for a route: the error statuses it really answers, in the kit's shape."""
+    return {s: {"model": ErrorBody, "description": ERROR_MEANINGS[s]} for s in statuses}
 
 
 def error(status: int, code: str, message: str, fields: dict | None = None) -> JSONResponse:

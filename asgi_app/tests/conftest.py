@@ -58,7 +58,8 @@ class Server:
         self.url = f"http://127.0.0.1:{self.port}"
         self.ws_url = f"ws://127.0.0.1:{self.port}/rt/ws"
         cmd = [sys.executable, "-m", "uvicorn", "app.main:app", "--port", str(self.port)]
-        cmd += ["--loop", "uvloop", "--http", "httptools", "--ws", "websockets-sansio"]
+        cmd += ["--loop", "uvloop", "--http", "httptools"]
+        cmd += ["--ws", "app.wsproto:WebSocketProtocol"]
         cmd += ["--timeout-graceful-shutdown", "10", "--ws-max-size", "65536"]
         self.proc = subprocess.Popen(  # noqa: S603 (our own interpreter and arguments)
             cmd,

@@ -1,11 +1,14 @@
 """The WebSocket protocol: auth, topics, bad frames, limits, live delivery and resume."""
 
 import asyncio
+import contextlib
 import json
 import socket
 import time
 
 import websockets
+
+from app.realtime import same_origin
 
 from .conftest import Django, bearer, make_token, member_token, run
 from .helpers import (
@@ -98,6 +101,40 @@ def test_bad_frames_close_with_the_right_codes(server, room):
     assert got["binary"][0] == 1003
     assert got["not json"] == (1007, "invalid JSON")
     assert got["oversize"][0] == 1009
+
+
+def test_frame_over_the_protocol_limit_gets_1009_not_a_reset(server, room):
+    """4 MiB is far over --ws-max-size: the server fails the connection while the client is
+    still sending; its close frame must arrive anyway (the socket is drained, not reset)."""
+    token = member_token(1, room)
+
+    async def once() -> tuple[int, str] | None:
+        ws = await connect(server, token)
+        with contextlib.suppress(websockets.ConnectionClosed):
+            await ws.send("x" * (4 * 1024 * 1024))
+        return await closed_code(ws, wait=15)
+
+    async def go():
+        return [await once() for _ in range(3)]
+
+    for got in run(go()):
+        assert got is not None, "no close frame: the connection was reset"
+        assert got[0] == 1009
+
+
+def test_origin_must_be_this_site_scheme_host_and_port():
+    site = {"host": "example.com"}
+    assert same_origin(site, "wss")  # a program: no Origin, a token instead
+    assert same_origin({**site, "origin": "https://example.com"}, "wss")
+    assert same_origin({**site, "origin": "https://example.com:443"}, "wss")
+    assert not same_origin({**site, "origin": "http://example.com"}, "wss")
+    assert not same_origin({**site, "origin": "https://example.com:8443"}, "wss")
+    assert not same_origin({**site, "origin": "https://evil.example"}, "wss")
+    assert not same_origin({**site, "origin": "null"}, "wss")
+    on_port = {"host": "127.0.0.1:18443", "origin": "https://127.0.0.1:18443"}
+    assert same_origin(on_port, "wss")
+    assert not same_origin({**on_port, "origin": "http://127.0.0.1:18443"}, "wss")
+    assert not same_origin({**on_port, "host": "127.0.0.1:bad"}, "wss")
 
 
 def test_invalid_message_gets_an_error_and_loses_nothing(server, room):

@@ -43,18 +43,26 @@ def test_other_hosts_are_refused(client):
     assert client.get("/api/auth/me", HTTP_HOST="evil.example").status_code == 400
 
 
-def test_io_wait_waits_on_redis(client):
+def test_io_wait_waits_on_redis(as_alice):
     started = time.perf_counter()
-    response = client.get("/api/io-wait", {"ms": 150})
+    response = as_alice.get("/api/io-wait", {"ms": 150})
     elapsed = time.perf_counter() - started
     assert response.status_code == 200
     assert response.json()["waited_ms"] >= 140
     assert 0.14 <= elapsed < 1.5
 
 
-@pytest.mark.parametrize("ms", ["-1", "abc", "20000"])
-def test_io_wait_rejects_bad_values(client, ms):
-    response = client.get("/api/io-wait", {"ms": ms})
+@pytest.mark.django_db
+def test_io_wait_needs_login_and_holds_no_thread_for_anonymous(client):
+    started = time.perf_counter()
+    response = client.get("/api/io-wait", {"ms": 1000})
+    assert response.status_code == 401
+    assert time.perf_counter() - started < 0.5
+
+
+@pytest.mark.parametrize("ms", ["-1", "abc", "1001", "20000"])
+def test_io_wait_rejects_bad_values(as_alice, ms):
+    response = as_alice.get("/api/io-wait", {"ms": ms})
     assert response.status_code == 422
     assert "ms" in response.json()["error"]["fields"]
 

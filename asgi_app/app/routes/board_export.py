@@ -11,12 +11,19 @@ from fastapi.responses import StreamingResponse
 
 from .. import access
 from ..events import ZERO, format_id, read_after, stream_info
-from ..web import current_user, fail
+from ..web import current_user, errors, fail
 
 router = APIRouter(tags=["streaming"])
 
 
-@router.get("/rt/stream/boards/{board_id}/export")
+@router.get(
+    "/rt/stream/boards/{board_id}/export",
+    response_class=StreamingResponse,
+    responses={
+        200: {"content": {"application/x-ndjson": {}}, "description": "One event per line"},
+        **errors(401, 403, 404, 422, 503),  # 404: an id that is not one path segment
+    },
+)
 async def export(request: Request, board_id: int = Path(ge=1, le=2**63 - 1)) -> StreamingResponse:
     """The board's whole event history as NDJSON, one envelope per line, oldest first.
 

@@ -1,0 +1,111 @@
+"""Uvicorn's websockets-sansio protocol, changed so a close frame reaches the client.
+
+Selected in compose/start with `--ws app.wsproto:WebSocketProtocol`. Two changes:
+
+Failing without a reset. When a client breaks the protocol (a frame over --ws-max-size, a bad
+frame), Uvicorn writes the close frame (1009, 1002, ...) and closes the socket at once. The
+client is usually still sending (the rest of a 4 MiB frame): closing a socket with unread data
+sends a TCP reset, which throws away the close frame on its way, and nginx passes the reset on;
+the client sees 1006. Here the socket stays open after the close frame and what the client
+still sends is read and dropped until it has been quiet for a moment (it has sent everything
+and read our close) or a time limit passes; then the socket closes with nothing unread.
+
+Bounded data in flight. Between this process and a client sit socket buffers, nginx's and the
+kernel's (several MB once autotuned), so a client that reads too slowly is not seen here until
+they are full, and the app's 1013 close frame then waits behind all of it (a minute and more
+at a slow reader's pace). So every FLOW_WINDOW bytes of messages carry a ping, and once
+FLOW_PINGS of them are unanswered, sends wait: a pong comes back only when the client has
+read up to its ping, so no more than FLOW_WINDOW x FLOW_PINGS is ever on its way. A slow
+client's events then wait in the app's bounded queue, which closes it with 1013; that close
+frame is written at once, behind at most that much.
+"""
+
+import asyncio
+from asyncio import TimerHandle
+from collections import deque
+from itertools import count
+
+from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+
+DRAIN_QUIET = 1.0  # seconds without data: the client is done sending
+DRAIN_LIMIT = 10.0  # seconds at most, however long the client keeps sending
+CLOSE_TIMEOUT = 30.0  # seconds for the client to read up to our close frame and answer it
+FLOW_WINDOW = 32 * 1024  # message bytes (text: characters) between two flow pings
+FLOW_PINGS = 4  # unanswered flow pings before sends wait: at most ~128 KiB in flight
+
+
+class WebSocketProtocol(WebSocketsSansIOProtocol):
+    draining: TimerHandle | None = None  # the quiet timer, while draining
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.close_timeout = CLOSE_TIMEOUT  # uvicorn: 10 s
+        self.flow_ids = count()
+        self.flow_pings: deque[bytes] = deque()  # sent, not answered yet, oldest first
+        self.flow_sent = 0  # message bytes since the last flow ping
+        self.flow_open = asyncio.Event()
+        self.flow_open.set()
+
+    # ---- bounded data in flight --------------------------------------------------------
+
+    async def send(self, message) -> None:
+        if message["type"] == "websocket.close" and self.handshake_complete:
+            # A few bytes: queue them now, even if the client reads nothing (a stalled client
+            # is what this closes). No message follows a close, so flow control is not lost.
+            self.writable.set()
+        elif message["type"] == "websocket.send":
+            await self.flow_open.wait()
+        await super().send(message)
+        if message["type"] == "websocket.send" and not self.close_sent:
+            self.flow_sent += len(message.get("text") or message.get("bytes") or "")
+            if self.flow_sent >= FLOW_WINDOW:
+                self.send_flow_ping()
+
+    def send_flow_ping(self) -> None:
+        self.flow_sent = 0
+        payload = b"flow%d" % next(self.flow_ids)
+        self.flow_pings.append(payload)
+        self.conn.send_ping(payload)
+        self.transport.write(b"".join(self.conn.data_to_send()))
+        if len(self.flow_pings) >= FLOW_PINGS:
+            self.flow_open.clear()
+
+    def handle_pong(self, event) -> None:
+        payload = bytes(event.data)
+        if payload not in self.flow_pings:
+            super().handle_pong(event)  # Uvicorn's keepalive
+            return
+        while self.flow_pings.popleft() != payload:
+            pass  # a pong answers every ping before it too
+        self.flow_open.set()
+
+    # ---- failing without a reset -----------------------------------------------------------
+
+    def handle_parser_exception(self) -> None:
+        assert self.conn.close_sent is not None
+        close = self.conn.close_sent
+        event = {"type": "websocket.disconnect", "code": close.code, "reason": close.reason}
+        self.queue.put_nowait(event)
+        self.transport.write(b"".join(self.conn.data_to_send()))
+        self.close_sent = True
+        self.stop_keepalive()
+        if self.read_paused:
+            self.read_paused = False
+            self.transport.resume_reading()
+        # close_timer set: run_asgi leaves the socket open when the app returns.
+        self.close_timer = self.loop.call_later(DRAIN_LIMIT, self.transport.close)
+        self.draining = self.loop.call_later(DRAIN_QUIET, self.transport.close)
+
+    def data_received(self, data: bytes) -> None:
+        if self.draining is None:
+            super().data_received(data)
+            return
+        # websockets would discard it too after failing; only the silence after it matters.
+        self.draining.cancel()
+        self.draining = self.loop.call_later(DRAIN_QUIET, self.transport.close)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self.draining is not None:
+            self.draining.cancel()
+        self.flow_open.set()  # a waiting send finds the connection gone
+        super().connection_lost(exc)
