@@ -136,7 +136,7 @@ def test_redis_users_reach_only_their_own_keys(containers):
     asgi = containers("asgi")[0]
     asgi_url = sh(asgi, "python -c 'import app.settings as s; print(s.get_settings().redis_url)'")
     # asgi's user may read event streams, but not Django's cache and sessions...
-    assert redis_as(asgi, asgi_url.strip(), "XLEN", "events:board.0") == "0"
+    assert redis_as(asgi, asgi_url.strip(), "XLEN", "events:user.0") == "0"
     assert redis_as(asgi, asgi_url.strip(), "GET", "wsgi:1:anything").startswith(
         "NoPermissionError"
     )

@@ -13,7 +13,6 @@ import pytest
 import websockets
 
 from conftest import HTTPS_URL, WS_URL, insecure_tls
-from test_realtime import new_board
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -104,12 +103,11 @@ def publish_in_django(wsgi, topic: str, count: int, size: int, per_second: int) 
     assert code == 0, out
 
 
-def test_readers_too_slow_for_9_kb_events_get_1013_in_bounded_time(login, containers):
+def test_readers_too_slow_for_9_kb_events_get_1013_in_bounded_time(own_topic, containers):
     """10 readers take 5 events/s of a flow of 9 KB events up to 50/s: each is closed with
     1013 soon after the flow starts, its close frame behind only the little that flow control
     lets be on the way (not behind megabytes of nginx and socket buffers)."""
-    _, board, token = new_board(login, "carol")
-    topic = f"board.{board}"
+    _, topic, token = own_topic
     auth = {"Authorization": f"Bearer {token}"}
 
     async def reader(ready: asyncio.Event) -> tuple[int | None, float]:

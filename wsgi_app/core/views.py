@@ -181,7 +181,8 @@ def io_wait_view(request):
 @api_view(["GET"])
 @permission_classes([AllowAny])
 def api_root(request):
-    """Every API endpoint that takes no path parameter, by name: a map for clients."""
+    """Every API endpoint that takes no path parameter, by name, as absolute URLs: a map for
+    clients (built from the Host nginx passes on, like every absolute URL Django makes)."""
     links = {}
     for name in get_resolver().reverse_dict:
         if not isinstance(name, str):
@@ -191,5 +192,5 @@ def api_root(request):
         except NoReverseMatch:
             continue  # needs parameters
         if path.startswith("/api/") and path != "/api/":
-            links[name] = path
+            links[name] = request.build_absolute_uri(path)
     return Response(dict(sorted(links.items())))

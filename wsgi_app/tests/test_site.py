@@ -77,7 +77,7 @@ def test_api_root_lists_the_endpoints(client):
     response = client.get("/api/")
     assert response.status_code == 200
     links = response.json()
-    assert links["login"] == "/api/auth/login"
-    assert links["docs"] == "/api/docs"
-    assert links["openapi"] == "/api/openapi.json"
-    assert all(path.startswith("/api/") for path in links.values())
+    assert links["login"] == "http://testserver/api/auth/login"
+    assert links["docs"] == "http://testserver/api/docs"
+    assert links["openapi"] == "http://testserver/api/openapi.json"
+    assert all(url.startswith("http://testserver/api/") for url in links.values())
