@@ -7,7 +7,8 @@ COMPOSE ?= docker compose
 TOOLS := $(COMPOSE) -f compose.yaml -f compose.test.yaml
 PROFILE ?= load
 
-.PHONY: help up down logs ps build migrate superuser shell test lint loadtest compare lock clean
+.PHONY: help up down logs ps build migrate superuser shell test lint loadtest compare lock clean \
+	deploy rollback backup backup-list restore restore-drill
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  \033[1m%-10s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -36,6 +37,24 @@ superuser: ## Create a Django admin user interactively
 shell: ## Open a Django shell in a wsgi container
 	$(COMPOSE) exec wsgi python manage.py shell
 
+deploy: ## Build images tagged with the git commit (or IMAGE_TAG), migrate, replace containers one by one
+	./scripts/deploy.sh
+
+rollback: ## Deploy the previous release's images again, the same way
+	./scripts/deploy.sh rollback
+
+backup: ## Back up Postgres now (pg_dump, sha256, row counts) into the backups volume
+	./scripts/backup.sh now
+
+backup-list: ## List the backups, newest first
+	./scripts/backup.sh list
+
+restore: ## Restore BACKUP=<name> into the running stack (stops writers, restores, migrates, restarts)
+	./scripts/backup.sh restore "$(BACKUP)"
+
+restore-drill: ## Restore the newest backup into a throwaway Postgres and check it (Django, row counts)
+	./scripts/backup.sh drill
+
 test: lint ## Lint, then build and test a separate stack end to end; ends with one summary line
 	./scripts/test.sh
 
@@ -60,4 +79,4 @@ lock: ## Refresh the uv lock files of every Python part (inside the Python base 
 
 clean: ## Remove the stack with its volumes (database, Redis, secrets, certificate) and built images
 	$(COMPOSE) down --volumes --remove-orphans --rmi local
-	rm -rf build loadtest/reports
+	rm -rf build loadtest/reports .deploy

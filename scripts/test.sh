@@ -24,8 +24,50 @@ log() { printf '\n== %s (%ss)\n' "$*" "$((SECONDS - start))"; }
 teardown() {
   log "tear down"
   "${compose[@]}" down --volumes --remove-orphans --timeout 20 >/dev/null 2>&1 || true
+  rm -rf ".deploy/$COMPOSE_PROJECT_NAME.env" ".deploy/logs/$COMPOSE_PROJECT_NAME"-*
 }
 trap teardown EXIT
+
+# The tests marked `ops` (tests/test_backup.py, tests/test_deploy.py) run the kit's own scripts
+# on this machine, where Compose is: each writes a request into $reports/ops/ ("backup now",
+# "deploy <tag>"), this runs it and writes the exit code and output back. They change the
+# stack, so they run last, on DEPLOY_TEST_WSGI + DEPLOY_TEST_ASGI replicas (1 + 1; the issue's
+# 3 + 2: `DEPLOY_TEST_WSGI=3 DEPLOY_TEST_ASGI=2 make test`), with the images of tests/deploy/.
+ops_tests() {
+  local ops=$reports/ops p=$COMPOSE_PROJECT_NAME target tests_pid request n script arg rc
+  mkdir -p "$ops" && chmod 0777 "$ops"
+  "${compose[@]}" up --detach --wait --no-deps --no-recreate \
+    --scale wsgi="${DEPLOY_TEST_WSGI:-1}" --scale asgi="${DEPLOY_TEST_ASGI:-1}" wsgi asgi
+  for target in wsgi-next wsgi-broken asgi-next; do
+    DOCKER_BUILDKIT=0 docker build --quiet --target "$target" --build-arg "WSGI_IMAGE=$p-wsgi:latest" \
+      --build-arg "ASGI_IMAGE=$p-asgi:latest" -t "$p-${target%%-*}:deploy-${target#*-}" tests/deploy \
+      >"$ops/build.log" 2>&1 || { cat "$ops/build.log"; return 1; }
+  done
+  docker tag "$p-asgi:latest" "$p-asgi:deploy-broken"
+  docker tag "$p-backup:latest" "$p-backup:deploy-next"
+  docker tag "$p-backup:latest" "$p-backup:deploy-broken"
+
+  "${compose[@]}" run --rm -T e2e -m ops --junitxml=/reports/ops.xml </dev/null &
+  tests_pid=$!
+  while kill -0 "$tests_pid" 2>/dev/null; do
+    for request in "$ops"/*.request; do
+      [ -e "$request" ] || continue
+      n=${request%.request}
+      read -r script arg <"$request" || true  # no newline at the end
+      rc=0
+      case "$script" in
+        deploy) COMPOSE="${compose[*]}" IMAGE_TAG=$arg ./scripts/deploy.sh >"$n.log" 2>&1 || rc=$? ;;
+        # shellcheck disable=SC2086  # "restore NAME": two words
+        backup) COMPOSE="${compose[*]}" ./scripts/backup.sh $arg >"$n.log" 2>&1 || rc=$? ;;
+        *) echo "unknown request: $script" >"$n.log"; rc=2 ;;
+      esac
+      cat "$n.log"
+      rm "$request" && echo "$rc" >"$n.done"
+    done
+    sleep 0.3
+  done
+  wait "$tests_pid"
+}
 
 rm -rf "$reports" && mkdir -p "$reports"
 chmod 0777 "$reports"  # the suites run as their images' non-root users
@@ -35,7 +77,7 @@ log "build"
 
 log "start the test stack and wait until it is healthy"
 if ! "${compose[@]}" up --detach --wait --wait-timeout 240 --scale wsgi=3 --scale asgi=2 \
-  nginx wsgi asgi migrate redis postgres; then
+  nginx wsgi asgi migrate redis postgres backup; then
   "${compose[@]}" ps --all
   "${compose[@]}" logs --tail 60
   echo "the test stack did not become healthy" >&2
@@ -81,6 +123,9 @@ docker compose -f loadtest/compose.yaml build --quiet locust-test
 docker run --rm --network none -v "$PWD/$reports:/reports" pykit-locust-test \
   -p no:cacheprovider --junitxml=/reports/loadtest-unit.xml || status=1
 
+log "operations: backup, restore, drill; deploy under load (tests marked ops)"
+ops_tests || status=1
+
 if [ "$status" != 0 ]; then
   log "logs of the stack after the failure"
   "${compose[@]}" logs --tail 40 nginx wsgi asgi || true
@@ -92,5 +137,5 @@ trap - EXIT
 log "summary"
 docker run --rm --network none -v "$PWD/$reports:/reports:ro" -v "$PWD/scripts:/scripts:ro" \
   python:3.13-slim-trixie python /scripts/test-summary.py /reports wsgi asgi e2e loadtest loadtest-unit \
-  schemathesis-api schemathesis-rt || status=1
+  schemathesis-api schemathesis-rt ops || status=1
 exit "$status"

@@ -4,8 +4,11 @@
 with the Docker socket mounted so tests can find, restart and inspect the stack's containers.
 """
 
+import itertools
 import os
 import ssl
+import time
+from pathlib import Path
 
 import docker
 import httpx
@@ -129,3 +132,30 @@ def publish(containers):
         return out.decode().split()
 
     return _publish
+
+
+OPS_DIR = "/reports/ops"
+
+
+@pytest.fixture(scope="session")
+def host():
+    """host("backup now") -> (exit code, output): runs scripts/backup.sh now (or
+    `deploy <tag>`: scripts/deploy.sh with IMAGE_TAG=<tag>) on the machine with Compose.
+
+    Only for tests marked `ops`: scripts/test.sh runs them last with a runner that executes
+    each request this writes to build/test-reports/ops/ and writes the answer back.
+    """
+    folder = Path(OPS_DIR)
+    counter = itertools.count()
+
+    def _host(request: str, timeout: float = 480) -> tuple[int, str]:
+        n = next(counter)
+        (folder / f"{n}.request.tmp").write_text(request)
+        (folder / f"{n}.request.tmp").rename(folder / f"{n}.request")
+        done, deadline = folder / f"{n}.done", time.monotonic() + timeout
+        while not done.exists():
+            assert time.monotonic() < deadline, f"no answer to {request!r} from the runner"
+            time.sleep(0.3)
+        return int(done.read_text()), (folder / f"{n}.log").read_text()
+
+    return _host

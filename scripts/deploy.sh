@@ -1,0 +1,129 @@
+#!/usr/bin/env bash
+# `make deploy` / `make rollback`: a new release with plain Compose and no failed request.
+#
+#   scripts/deploy.sh            build images tagged IMAGE_TAG (default: the git commit), then deploy
+#   scripts/deploy.sh rollback   deploy the previous release's images again (nothing is built)
+#
+# Order: (1) images, (2) the release step (`migrate`: migrations + static files) while the old
+# containers serve, so old code meets the new schema (expand/contract, README "Operating it"),
+# (3) every wsgi, then every asgi container replaced one at a time: a new one starts beside the
+# old, becomes healthy, nginx re-resolves the service name and sends it traffic, then the old
+# one stops gracefully (Gunicorn finishes in-flight requests; Uvicorn closes WebSockets with
+# 1012 and ends SSE streams, clients resume elsewhere). A new container that is not healthy
+# within its healthcheck budget is removed, its logs kept, and the deploy stops with the old
+# containers still serving. Current and previous tags live in .deploy/<project>.env.
+set -o errexit -o pipefail -o nounset
+cd "$(dirname "$0")/.."
+
+# shellcheck source=scripts/lib.sh
+. scripts/lib.sh
+state_dir=.deploy
+state=$state_dir/$project.env
+
+seconds() { echo $(($1 / 1000000000)); }  # Docker reports durations in nanoseconds
+
+# ---- which release ----------------------------------------------------------------------
+mkdir -p "$state_dir"
+current=$(running_tag wsgi || true)
+previous=""
+[ -f "$state" ] && previous=$(sed -n 's/^PREVIOUS=//p' "$state")
+if [ "${1:-}" = rollback ]; then
+  [ -n "$previous" ] || die "no previous release recorded in $state: nothing to roll back to"
+  tag=$previous
+elif [ -n "${IMAGE_TAG:-}" ]; then
+  tag=$IMAGE_TAG
+else
+  tag=$(git rev-parse --short=12 HEAD 2>/dev/null) || die "not a git checkout: name the release, IMAGE_TAG=<tag> make deploy"
+  # Uncommitted changes are not that commit: give them their own tag.
+  git diff --quiet HEAD -- || tag="$tag-dirty-$(date -u +%Y%m%d%H%M%S)"
+fi
+[ -n "$current" ] || die "no running wsgi container in project $project: start the stack first (make up)"
+[ "$tag" != "$current" ] || die "$project already runs $tag; set IMAGE_TAG to deploy another tag"
+export IMAGE_TAG=$tag
+
+# The release being replaced must stay reachable by tag: a stack started with plain
+# `docker compose up` runs `latest`, which the next build would overwrite.
+if [ "$current" = latest ]; then
+  current=before-$tag
+  for svc in wsgi asgi backup; do
+    id=$(containers "$svc" | head -n 1)
+    [ -z "$id" ] || docker tag "$(docker inspect --format '{{.Image}}' "$id")" "$project-$svc:$current"
+  done
+fi
+say "$project: $current -> $tag"
+
+# ---- images -----------------------------------------------------------------------------
+missing=()
+for svc in wsgi asgi backup; do
+  docker image inspect "$project-$svc:$tag" >/dev/null 2>&1 || missing+=("$svc")
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  [ "${1:-}" != rollback ] || die "the images of $tag are gone (${missing[*]}): deploy that commit with IMAGE_TAG=$tag instead"
+  say "building ${missing[*]} as $tag"
+  "${compose[@]}" build "${missing[@]}"
+fi
+
+# ---- release step: migrations and static files, before any new app container ------------
+say "release step (migrate) on $tag"
+"${compose[@]}" run --rm --no-deps -T migrate || die "the release step failed: nothing was replaced, $current still serves"
+
+# ---- replace containers one at a time ---------------------------------------------------
+# nginx re-resolves service names every NGINX_DNS_VALID (its `resolver ... valid=`): wait
+# that long plus a second before the new container is surely in its upstream list.
+nginx_id=$(containers nginx | head -n 1)
+dns_valid=5
+if [ -n "$nginx_id" ]; then
+  dns_valid=$(docker exec "$nginx_id" printenv NGINX_DNS_VALID 2>/dev/null | tr -dc 0-9 || true)
+  dns_valid=${dns_valid:-5}
+fi
+
+wait_healthy() {  # wait_healthy ID SERVICE: within the healthcheck's budget, or fail the deploy
+  local id=$1 svc=$2 hc budget status name log
+  hc=$(docker inspect --format '{{.Config.Healthcheck.StartPeriod}} {{.Config.Healthcheck.Interval}} {{.Config.Healthcheck.Retries}}' "$id")
+  read -r sp iv rt <<<"$hc"
+  # Docker calls a container unhealthy after start_period + retries x interval; one more
+  # interval of slack for a check that is running when that time is up.
+  budget=$(($(seconds "$sp") + ($(seconds "$iv") * (rt + 1))))
+  name=$(docker inspect --format '{{.Name}}' "$id" | tr -d /)
+  for ((waited = 0; waited < budget; waited++)); do
+    status=$(docker inspect --format '{{.State.Status}} {{if .State.Health}}{{.State.Health.Status}}{{end}}' "$id")
+    case "$status" in
+      "running healthy") return 0 ;;
+      "running starting") sleep 1 ;;
+      *) break ;;
+    esac
+  done
+  log=$state_dir/logs/$name-$tag.log
+  mkdir -p "$state_dir/logs"
+  docker logs --timestamps "$id" >"$log" 2>&1 || true
+  docker rm --force "$id" >/dev/null
+  die "the new $svc container ($name, image $project-$svc:$tag) was not healthy after ${waited}s (state: $status; budget ${budget}s): removed it; the old $svc containers still serve $current. Its logs: $log (deploy stopped, exit 1)"
+}
+
+replace() {  # replace SERVICE: each running container, one at a time
+  local svc=$1 old id new n
+  mapfile -t old < <(containers "$svc")
+  n=${#old[@]}
+  for id in "${old[@]}"; do
+    local before
+    before=$(containers "$svc" | sort)
+    "${compose[@]}" up --detach --no-deps --no-recreate --scale "$svc=$((n + 1))" "$svc" 2>/dev/null
+    new=$(comm -13 <(echo "$before") <(containers "$svc" | sort) | head -n 1)
+    [ -n "$new" ] || die "compose started no new $svc container"
+    wait_healthy "$new" "$svc"
+    sleep $((dns_valid + 1))
+    say "$svc: $(docker inspect --format '{{.Name}}' "$new" | tr -d /) serving; stopping $(docker inspect --format '{{.Name}}' "$id" | tr -d /)"
+    docker stop "$id" >/dev/null  # SIGTERM, SIGKILL after the service's stop_grace_period
+    docker rm "$id" >/dev/null
+  done
+}
+
+replace wsgi
+replace asgi
+# The backup service has no clients: recreate it on the new image (its Django runs the drill).
+if [ -n "$(containers backup)" ]; then
+  "${compose[@]}" up --detach --no-deps backup 2>/dev/null
+fi
+
+printf 'CURRENT=%s\nPREVIOUS=%s\n' "$tag" "$current" >"$state"
+say "done: $project runs $tag (previous: $current, \`make rollback\` returns to it)"
