@@ -5,12 +5,20 @@ SHELL := /bin/bash
 
 COMPOSE ?= docker compose
 TOOLS := $(COMPOSE) -f compose.yaml -f compose.test.yaml
+DEV := $(COMPOSE) -f compose.yaml -f compose.dev.yaml
 PROFILE ?= load
+EXAMPLE ?= keep
+# Files written into the source tree by a container belong to you, not root.
+AS_ME := --user "$$(id -u):$$(id -g)"
+# init is Python 3.11+ standard library: the host's python3 if it is one, else the image's.
+PYTHON := $(shell python3 -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null \
+  && echo python3 || echo docker run --rm $(AS_ME) -v "$$PWD:/src" -w /src python:3.13-slim-trixie python)
 
-.PHONY: help up down logs ps build migrate superuser shell test lint loadtest compare lock clean
+.PHONY: help up down logs ps build migrate migrations superuser shell test test-template lint \
+  loadtest compare lock clean init startapp dev
 
 help: ## List the targets
-	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  \033[1m%-10s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  \033[1m%-13s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 up: ## Start the stack in the background and wait until it is healthy (https://localhost)
 	$(COMPOSE) up --detach --build --wait
@@ -30,14 +38,37 @@ build: ## Build all images
 migrate: ## Apply Django migrations (the `migrate` service also runs at every start)
 	$(COMPOSE) run --rm migrate
 
-superuser: ## Create a Django admin user interactively
-	$(COMPOSE) exec wsgi python manage.py createsuperuser
+migrations: ## Write migrations for your model changes into wsgi_app/ (makemigrations)
+	$(COMPOSE) build wsgi
+	$(COMPOSE) run --rm --no-deps $(AS_ME) -v "$$PWD/wsgi_app:/app" -e DJANGO_ENV=development \
+	  -e DATABASE_POOL=false wsgi python manage.py makemigrations
+
+superuser: ## Create a Django admin user (without a terminal: DJANGO_SUPERUSER_USERNAME/_PASSWORD/_EMAIL)
+	COMPOSE="$(COMPOSE)" ./scripts/superuser.sh
 
 shell: ## Open a Django shell in a wsgi container
 	$(COMPOSE) exec wsgi python manage.py shell
 
+init: ## Make the kit your project: make init NAME="Acme Notes" [EXAMPLE=keep|drop]
+	@test -n "$(NAME)" || { echo 'init: give the name: make init NAME="Acme Notes" [EXAMPLE=keep|drop]' >&2; exit 2; }
+	$(PYTHON) scripts/init.py --name "$(NAME)" --example "$(EXAMPLE)"
+
+startapp: ## A new Django app in wsgi_app/, installed: make startapp APP=notes
+	@test -n "$(APP)" || { echo 'startapp: give the name: make startapp APP=notes' >&2; exit 2; }
+	$(COMPOSE) build wsgi
+	$(COMPOSE) run --rm --no-deps $(AS_ME) -v "$$PWD/wsgi_app:/src" -w /src \
+	  -v "$$PWD/scripts/startapp.py:/startapp.py:ro" -e DJANGO_SETTINGS_MODULE= \
+	  wsgi python /startapp.py "$(APP)"
+
+dev: ## Development stack: DEBUG, reload on code change through the same nginx (Ctrl-C stops watching)
+	$(DEV) up --detach --build --wait
+	$(DEV) watch --no-up
+
 test: lint ## Lint, then build and test a separate stack end to end; ends with one summary line
 	./scripts/test.sh
+
+test-template: ## The kit as a template: init, startapp, copier copy/update, the dev loop (make test runs it)
+	./scripts/test-template.sh
 
 lint: ## ruff (lint + format), hadolint, nginx -t, docker compose config
 	$(COMPOSE) config --quiet

@@ -46,7 +46,8 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "core",
-    "board",
+    # Your apps: `make startapp APP=name` adds each new one below this line.
+    "board",  # example
 ]
 
 MIDDLEWARE = [
@@ -230,7 +231,7 @@ REST_FRAMEWORK = {
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }
 SPECTACULAR_SETTINGS = {
-    "TITLE": "Kit boards API",
+    "TITLE": "Pykit API",
     "DESCRIPTION": "Boards and cards: the CRUD half of the deployment kit.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
