@@ -12,8 +12,9 @@ its lines end with the comment `example`, its blocks sit between `example-begin`
 `example-end` comment lines, in `#`, `//`, `/* */`, `{# #}` or `<!-- -->` style):
 EXAMPLE=drop deletes both, EXAMPLE=keep keeps the code and deletes only the markers.
 
-The result is recorded in `.project`: a second run with the same answers does nothing, and a
-run with other answers is refused (start again from a fresh copy of the kit). Python 3.11+
+The answers are recorded in `.project`: a second run with the same answers changes nothing
+(but renames files a `copier update` brought back from the kit), and a run with other
+answers is refused (start again from a fresh copy of the kit). Python 3.11+
 standard library only: runs on the host and in the python image.
 """
 
@@ -29,7 +30,15 @@ from pathlib import Path
 STATE_FILE = ".project"
 MANIFEST = ".example-paths"
 # Not the project's files: version control, build output, local environments and caches.
-SKIP_DIRS = {".git", "build", "node_modules", ".venv", "__pycache__", ".pytest_cache", ".ruff_cache"}
+SKIP_DIRS = {
+    ".git",
+    "build",
+    "node_modules",
+    ".venv",
+    "__pycache__",
+    ".pytest_cache",
+    ".ruff_cache",
+}
 # The kit as a template; a project made from it is not one.
 TEMPLATE_ONLY = ["copier.yml", "{{ _copier_conf.answers_file }}.jinja"]
 MAX_SLUG = 40
@@ -136,9 +145,9 @@ def init(root: Path, name: str, example: str) -> str:
     name = " ".join(name.split())
     slug = slugify(name)
     done = read_state(root)
-    if done:
-        if done.get("slug") == slug and done.get("example") == example:
-            return f"already initialised as {done.get('name')!r} ({slug}, example {example}): nothing to do"
+    # The same answers again run again: every rule is idempotent, so an initialised tree is
+    # left as it is, and files a `copier update` brought back from the kit are renamed too.
+    if done and (done.get("slug"), done.get("example")) != (slug, example):
         raise InitError(
             f"this project was already initialised as {done.get('name')!r} "
             f"(slug {done.get('slug')}, example {done.get('example')}); init runs once: "
@@ -190,6 +199,8 @@ def init(root: Path, name: str, example: str) -> str:
         "# Written by `make init` (scripts/init.py): what this project was made as.\n"
         f"name={name}\nslug={slug}\nexample={example}\n"
     )
+    if done and not changes:
+        return f"already initialised as {name!r} ({slug}, example {example}): nothing to do"
     return f"initialised {name!r}: slug {slug}, example {example}, {len(changes)} files changed"
 
 

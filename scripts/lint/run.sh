@@ -7,3 +7,5 @@ echo "lint: ruff format --check"
 ruff format --check .
 echo "lint: hadolint"
 find . -name Dockerfile -not -path './build/*' -print0 | xargs -0 hadolint
+echo "lint: actionlint"
+actionlint
