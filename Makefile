@@ -38,8 +38,9 @@ build: ## Build all images
 migrate: ## Apply Django migrations (the `migrate` service also runs at every start)
 	$(COMPOSE) run --rm migrate
 
+# startapp and migrations mount wsgi_app/ over the image's code: they need only the image's
+# Django (`run` builds the image if there is none yet), not a rebuild for every edit.
 migrations: ## Write migrations for your model changes into wsgi_app/ (makemigrations)
-	$(COMPOSE) build wsgi
 	$(COMPOSE) run --rm --no-deps $(AS_ME) -v "$$PWD/wsgi_app:/app" -e DJANGO_ENV=development \
 	  -e DATABASE_POOL=false wsgi python manage.py makemigrations
 
@@ -55,7 +56,6 @@ init: ## Make the kit your project: make init NAME="Acme Notes" [EXAMPLE=keep|dr
 
 startapp: ## A new Django app in wsgi_app/, installed: make startapp APP=notes
 	@test -n "$(APP)" || { echo 'startapp: give the name: make startapp APP=notes' >&2; exit 2; }
-	$(COMPOSE) build wsgi
 	$(COMPOSE) run --rm --no-deps $(AS_ME) -v "$$PWD/wsgi_app:/src" -w /src \
 	  -v "$$PWD/scripts/startapp.py:/startapp.py:ro" -e DJANGO_SETTINGS_MODULE= \
 	  wsgi python /startapp.py "$(APP)"

@@ -24,6 +24,7 @@ example=keep
 [ -f .example-paths ] && example=drop
 
 work=$(mktemp -d "${TMPDIR:-/tmp}/template-test.XXXXXX")
+snapshot=$work/kit            # this working tree, copied once: every case starts from it
 project=$work/acme            # make init
 copied=$work/acme-copier      # copier copy
 src=$work/kit-src             # the kit as a tagged git repository, for copier
@@ -103,6 +104,11 @@ leftovers() { # files that still name the kit or, when it was dropped, the examp
 }
 copy_working_tree() { # the files git knows or would add, as a clone of this tree would have
   mkdir -p "$1"
+  if ! git rev-parse --is-inside-work-tree >/dev/null 2>&1; then # a project not yet in git
+    tar --exclude=./.git --exclude=./build --exclude=./loadtest/reports --exclude=./.env \
+      -cf - . | tar -xf - -C "$1"
+    return
+  fi
   git ls-files -z --cached --others --exclude-standard \
     | tar --null -T - --ignore-failed-read -cf - 2>/dev/null | tar -xf - -C "$1"
 }
@@ -121,7 +127,7 @@ init_unit_tests() {
 }
 
 make_init() {
-  copy_working_tree "$project"
+  cp -a "$snapshot" "$project"
   cd "$project"
   if make init NAME="" 2>"$work/err"; then fail "an empty NAME was accepted"; fi
   grep -q 'make init NAME=' "$work/err" || fail "no usage message: $(cat "$work/err")"
@@ -256,7 +262,7 @@ served_within() {
 }
 
 copier_copy_equals_make_init() {
-  copy_working_tree "$src"
+  cp -a "$snapshot" "$src"
   cd "$src"
   git init -q && git add -A && git_commit -m "kit" && git tag v0.1.0
   cd "$work"
@@ -299,6 +305,7 @@ copier_update_applies_the_next_version() {
   [ -z "$left" ] || fail "the update brought the kit's names back: $left"
 }
 
+copy_working_tree "$snapshot"
 log "tools image (copier, git, pytest)"
 DOCKER_BUILDKIT=0 docker build --quiet --tag "$tools" scripts/template >/dev/null
 
