@@ -5,13 +5,21 @@ SHELL := /bin/bash
 
 COMPOSE ?= docker compose
 TOOLS := $(COMPOSE) -f compose.yaml -f compose.test.yaml
+DEV := $(COMPOSE) -f compose.yaml -f compose.dev.yaml
 PROFILE ?= load
+EXAMPLE ?= keep
+# Files written into the source tree by a container belong to you, not root.
+AS_ME := --user "$$(id -u):$$(id -g)"
+# init is Python 3.11+ standard library: the host's python3 if it is one, else the image's.
+PYTHON := $(shell python3 -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null \
+  && echo python3 || echo docker run --rm $(AS_ME) -v "$$PWD:/src" -w /src python:3.13-slim-trixie python)
 
-.PHONY: help up down logs ps build migrate superuser shell test lint loadtest compare lock clean \
-	deploy rollback backup backup-list restore restore-drill
+.PHONY: help up down logs ps build migrate migrations superuser shell test test-template lint \
+  loadtest compare lock clean init startapp dev deploy rollback backup backup-list restore \
+  restore-drill
 
 help: ## List the targets
-	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  \033[1m%-10s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  \033[1m%-13s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 up: ## Start the stack in the background and wait until it is healthy (https://localhost)
 	$(COMPOSE) up --detach --build --wait
@@ -31,8 +39,14 @@ build: ## Build all images
 migrate: ## Apply Django migrations (the `migrate` service also runs at every start)
 	$(COMPOSE) run --rm migrate
 
-superuser: ## Create a Django admin user interactively
-	$(COMPOSE) exec wsgi python manage.py createsuperuser
+# startapp and migrations mount wsgi_app/ over the image's code: they need only the image's
+# Django (`run` builds the image if there is none yet), not a rebuild for every edit.
+migrations: ## Write migrations for your model changes into wsgi_app/ (makemigrations)
+	$(COMPOSE) run --rm --no-deps $(AS_ME) -v "$$PWD/wsgi_app:/app" -e DJANGO_ENV=development \
+	  -e DATABASE_POOL=false wsgi python manage.py makemigrations
+
+superuser: ## Create a Django admin user (without a terminal: DJANGO_SUPERUSER_USERNAME/_PASSWORD/_EMAIL)
+	COMPOSE="$(COMPOSE)" ./scripts/superuser.sh
 
 shell: ## Open a Django shell in a wsgi container
 	$(COMPOSE) exec wsgi python manage.py shell
@@ -55,10 +69,27 @@ restore: ## Restore BACKUP=<name> into the running stack (stops writers, restore
 restore-drill: ## Restore the newest backup into a throwaway Postgres and check it (Django, row counts)
 	./scripts/backup.sh drill
 
+init: ## Make the kit your project: make init NAME="Acme Notes" [EXAMPLE=keep|drop]
+	@test -n "$(NAME)" || { echo 'init: give the name: make init NAME="Acme Notes" [EXAMPLE=keep|drop]' >&2; exit 2; }
+	$(PYTHON) scripts/init.py --name "$(NAME)" --example "$(EXAMPLE)"
+
+startapp: ## A new Django app in wsgi_app/, installed: make startapp APP=notes
+	@test -n "$(APP)" || { echo 'startapp: give the name: make startapp APP=notes' >&2; exit 2; }
+	$(COMPOSE) run --rm --no-deps $(AS_ME) -v "$$PWD/wsgi_app:/src" -w /src \
+	  -v "$$PWD/scripts/startapp.py:/startapp.py:ro" -e DJANGO_SETTINGS_MODULE= \
+	  wsgi python /startapp.py "$(APP)"
+
+dev: ## Development stack: DEBUG, reload on code change through the same nginx (Ctrl-C stops watching)
+	$(DEV) up --detach --build --wait
+	$(DEV) watch --no-up
+
 test: lint ## Lint, then build and test a separate stack end to end; ends with one summary line
 	./scripts/test.sh
 
-lint: ## ruff (lint + format), hadolint, compose-lint, nginx -t, docker compose config
+test-template: ## The kit as a template: init, startapp, copier copy/update, the dev loop (make test runs it)
+	./scripts/test-template.sh
+
+lint: ## ruff (lint + format), hadolint, compose-lint, actionlint, nginx -t, docker compose config
 	$(COMPOSE) config --quiet
 	$(TOOLS) config --quiet
 	$(TOOLS) --profile tools build lint

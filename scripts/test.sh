@@ -134,8 +134,12 @@ fi
 teardown
 trap - EXIT
 
+# After the test stack is gone: the generated project reuses its ports and subnet.
+log "template: make init, startapp, make dev, copier copy/update"
+./scripts/test-template.sh || status=1
+
 log "summary"
 docker run --rm --network none -v "$PWD/$reports:/reports:ro" -v "$PWD/scripts:/scripts:ro" \
   python:3.13-slim-trixie python /scripts/test-summary.py /reports wsgi asgi e2e loadtest loadtest-unit \
-  schemathesis-api schemathesis-rt ops || status=1
+  schemathesis-api schemathesis-rt ops init template || status=1
 exit "$status"

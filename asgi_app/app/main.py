@@ -84,7 +84,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
 
 
 app = FastAPI(
-    title="Real-time service",
+    title="Pykit real-time service",
     version="1.0",
     description="WebSockets, Server-Sent Events and streaming exports. "
     "Auth: the `rt_token` cookie or `Authorization: Bearer` (from `POST /api/realtime/token`).",

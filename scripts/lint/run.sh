@@ -10,3 +10,5 @@ find . -name Dockerfile -not -path './build/*' -print0 | xargs -0 hadolint
 # Exceptions, each with its reason, are in .compose-lint.yml.
 echo "lint: compose-lint (service hardening)"
 compose-lint check --strict-config --fail-on low --no-env --no-pager compose.yaml
+echo "lint: actionlint"
+actionlint

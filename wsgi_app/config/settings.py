@@ -47,6 +47,7 @@ INSTALLED_APPS = [
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    # Your apps: `make startapp APP=name` adds each new one below this line.
     "board",  # example
 ]
 
@@ -224,8 +225,8 @@ REST_FRAMEWORK = {
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }
 SPECTACULAR_SETTINGS = {
-    "TITLE": "Kit API",
-    "DESCRIPTION": "The REST API of the deployment kit's Django service.",
+    "TITLE": "Pykit API",
+    "DESCRIPTION": "The REST API of the kit's Django service.",
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
     "SWAGGER_UI_DIST": "SIDECAR",  # assets from our own /static/, allowed by the CSP
