@@ -2,8 +2,8 @@
 nginx over TLS, exactly once and in order, across `asgi` replicas and a replica restart.
 
 The infrastructure's own topic, `user.<id>` (each user may read theirs), and Django's
-`publish_event` command: no domain app is needed. The example's flow (a card write reaching
-its board's subscribers) is in test_board_api.py."""
+`publish_event` command: no domain app is needed. The example's own tests cover its flow
+(a write reaching its subscribers)."""
 
 import asyncio
 import json
