@@ -4,10 +4,13 @@
 with the Docker socket mounted so tests can find, restart and inspect the stack's containers.
 """
 
+import contextlib
 import itertools
 import os
 import ssl
+import threading
 import time
+from collections import Counter
 from pathlib import Path
 
 import docker
@@ -159,3 +162,39 @@ def host():
         return int(done.read_text()), (folder / f"{n}.log").read_text()
 
     return _host
+
+
+def wait_until_healthy(container, seconds: float = 120) -> str:
+    """Wait for a container's healthcheck to pass; returns its last health status."""
+    deadline = time.monotonic() + seconds
+    while True:
+        container.reload()
+        status = container.attrs["State"].get("Health", {}).get("Status", "")
+        if status == "healthy" or time.monotonic() > deadline:
+            return status
+        time.sleep(1)
+
+
+@contextlib.contextmanager
+def steady_gets(path: str = "/api/healthz"):
+    """GETs at ~10/s (below the API rate limit) in a thread while the block runs. Yields the
+    Counter of answers: status codes, or exception names for requests that got none."""
+    statuses: Counter = Counter()
+    stop = threading.Event()
+
+    def flow():
+        with new_client() as c:
+            while not stop.is_set():
+                try:
+                    statuses[c.get(path).status_code] += 1
+                except httpx.HTTPError as e:
+                    statuses[type(e).__name__] += 1
+                time.sleep(0.1)
+
+    worker = threading.Thread(target=flow)
+    worker.start()
+    try:
+        yield statuses
+    finally:
+        stop.set()
+        worker.join()

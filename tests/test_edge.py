@@ -14,7 +14,6 @@ import secrets
 import socket
 import ssl
 import subprocess
-import threading
 import time
 from collections import Counter
 from urllib.parse import urlsplit
@@ -32,7 +31,7 @@ from sslyze import (
     ServerScanStatusEnum,
 )
 
-from conftest import WS_URL, insecure_tls
+from conftest import WS_URL, insecure_tls, steady_gets, wait_until_healthy
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -680,56 +679,37 @@ def test_recreated_backend_gets_traffic_without_502(client, nginx, containers, d
         pytest.skip("start the stack with --scale wsgi=3")
     victim = replicas[0]
     old_ip = backend_ip(victim)
-    statuses: Counter = Counter()
-    stop = threading.Event()
-
-    def hammer():
-        with httpx.Client(base_url=client.base_url, verify=False, timeout=15) as c:  # noqa: S501
-            while not stop.is_set():
-                try:
-                    statuses[c.get("/api/healthz").status_code] += 1
-                except httpx.HTTPError as e:
-                    statuses[type(e).__name__] += 1
-                time.sleep(0.1)  # ~10 requests/s: below the API rate limit
-
     placeholder = None
-    worker = threading.Thread(target=hammer)
-    worker.start()
     try:
-        victim.stop(timeout=35)
-        # A stand-in takes the old address, so the replica comes back on a new one and nginx
-        # must learn it from DNS (Docker would otherwise often hand out the same address).
-        net = next(k for k in victim.attrs["NetworkSettings"]["Networks"] if k.endswith("_backend"))
-        placeholder = docker_client.containers.create(
-            victim.image.id, ["sleep", "300"], name=f"{victim.name}-e2e-placeholder"
-        )
-        docker_client.networks.get(net).connect(placeholder, ipv4_address=old_ip)
-        placeholder.start()
-        victim.start()
-        deadline = time.time() + 60
-        while time.time() < deadline:
-            victim.reload()
-            if victim.attrs["State"].get("Health", {}).get("Status") == "healthy":
-                break
-            time.sleep(1)
-        assert victim.attrs["State"]["Health"]["Status"] == "healthy"
-        new_ip = backend_ip(victim)
-        assert new_ip != old_ip
-        healthy_at = time.time()
-        # Within a few seconds (the DNS answer's lifetime), it is served again.
-        seen = False
-        while time.time() < healthy_at + 20 and not seen:
-            since = time.time()
-            rids = {client.get("/api/healthz").headers["x-request-id"] for _ in range(6)}
-            time.sleep(1)
-            seen = any(
-                e["upstream_addr"].startswith(new_ip + ":")
-                for e in log_for(nginx, since, rids).values()
+        with steady_gets() as statuses:
+            victim.stop(timeout=35)
+            # A stand-in takes the old address, so the replica comes back on a new one and nginx
+            # must learn it from DNS (Docker would otherwise often hand out the same address).
+            net = next(
+                k for k in victim.attrs["NetworkSettings"]["Networks"] if k.endswith("_backend")
             )
-        assert seen, f"restarted replica {new_ip} (was {old_ip}) got no traffic"
+            placeholder = docker_client.containers.create(
+                victim.image.id, ["sleep", "300"], name=f"{victim.name}-e2e-placeholder"
+            )
+            docker_client.networks.get(net).connect(placeholder, ipv4_address=old_ip)
+            placeholder.start()
+            victim.start()
+            assert wait_until_healthy(victim) == "healthy"
+            new_ip = backend_ip(victim)
+            assert new_ip != old_ip
+            healthy_at = time.time()
+            # Within a few seconds (the DNS answer's lifetime), it is served again.
+            seen = False
+            while time.time() < healthy_at + 20 and not seen:
+                since = time.time()
+                rids = {client.get("/api/healthz").headers["x-request-id"] for _ in range(6)}
+                time.sleep(1)
+                seen = any(
+                    e["upstream_addr"].startswith(new_ip + ":")
+                    for e in log_for(nginx, since, rids).values()
+                )
+            assert seen, f"restarted replica {new_ip} (was {old_ip}) got no traffic"
     finally:
-        stop.set()
-        worker.join()
         if placeholder is not None:
             placeholder.remove(force=True)
     assert statuses[200] > 30, statuses

@@ -4,18 +4,16 @@ bodies are cut, and a crashed replica costs idempotent requests nothing."""
 
 import socket
 import ssl
-import threading
 import time
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from urllib.parse import urlsplit
 
-import httpx
 import pytest
 from cryptography import x509
 from cryptography.x509.oid import ExtendedKeyUsageOID, ExtensionOID
 
-from conftest import HTTPS_URL, insecure_tls, new_client
+from conftest import HTTPS_URL, insecure_tls, new_client, steady_gets, wait_until_healthy
 
 URL = urlsplit(HTTPS_URL)
 
@@ -123,36 +121,16 @@ def test_crashed_wsgi_replica_costs_idempotent_requests_nothing(client, containe
     if len(replicas) < 2:
         pytest.skip("start the stack with --scale wsgi=3")
     victim = replicas[0]
-    statuses: Counter = Counter()
-    stop = threading.Event()
-
-    def flow():
-        with new_client() as c:
-            while not stop.is_set():
-                try:
-                    statuses[c.get("/api/healthz").status_code] += 1
-                except httpx.HTTPError as e:
-                    statuses[type(e).__name__] += 1
-                time.sleep(0.1)  # ~10 requests/s: below the API rate limit
-
-    worker = threading.Thread(target=flow)
-    worker.start()
     try:
-        time.sleep(1)
-        victim.kill(signal="SIGKILL")
-        time.sleep(4)
+        with steady_gets() as statuses:
+            time.sleep(1)
+            victim.kill(signal="SIGKILL")
+            time.sleep(4)
     finally:
-        stop.set()
-        worker.join()
         # Docker's restart policy brings it back; start it if it did not.
         victim.reload()
         if victim.status != "running":
             victim.start()
-        deadline = time.time() + 60
-        while time.time() < deadline:
-            victim.reload()
-            if victim.attrs["State"].get("Health", {}).get("Status") == "healthy":
-                break
-            time.sleep(1)
+        wait_until_healthy(victim)
     assert set(statuses) == {200}, statuses
     assert statuses[200] >= 10, statuses  # the flow ran through the crash
