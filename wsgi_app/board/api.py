@@ -176,6 +176,7 @@ class CardDetail(
     """GET|PATCH|DELETE /api/cards/{id}/ with optimistic concurrency (ETag / If-Match)."""
 
     serializer_class = CardSerializer
+    lookup_value_regex = "[0-9]{1,18}"  # else 404: not a bigint id (was a 500 on PATCH/DELETE)
     http_method_names = ("get", "patch", "delete", "head", "options")
 
     def get_queryset(self):
