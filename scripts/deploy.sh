@@ -78,14 +78,16 @@ if [ -n "$nginx_id" ]; then
 fi
 
 wait_healthy() {  # wait_healthy ID SERVICE: within the healthcheck's budget, or fail the deploy
-  local id=$1 svc=$2 hc budget status name log
-  hc=$(docker inspect --format '{{.Config.Healthcheck.StartPeriod}} {{.Config.Healthcheck.Interval}} {{.Config.Healthcheck.Retries}}' "$id")
+  local id=$1 svc=$2 hc budget status name log waited
+  hc=$(docker inspect --format '{{with .Config.Healthcheck}}{{printf "%d %d %d" .StartPeriod .Interval .Retries}}{{end}}' "$id")
+  [ -n "$hc" ] || die "$svc has no healthcheck: a deploy cannot tell when its new container is ready"
   read -r sp iv rt <<<"$hc"
   # Docker calls a container unhealthy after start_period + retries x interval; one more
   # interval of slack for a check that is running when that time is up.
   budget=$(($(seconds "$sp") + ($(seconds "$iv") * (rt + 1))))
   name=$(docker inspect --format '{{.Name}}' "$id" | tr -d /)
-  for ((waited = 0; waited < budget; waited++)); do
+  local began=$SECONDS
+  while ((SECONDS - began < budget)); do
     status=$(docker inspect --format '{{.State.Status}} {{if .State.Health}}{{.State.Health.Status}}{{end}}' "$id")
     case "$status" in
       "running healthy") return 0 ;;
@@ -93,6 +95,7 @@ wait_healthy() {  # wait_healthy ID SERVICE: within the healthcheck's budget, or
       *) break ;;
     esac
   done
+  waited=$((SECONDS - began))
   log=$state_dir/logs/$name-$tag.log
   mkdir -p "$state_dir/logs"
   docker logs --timestamps "$id" >"$log" 2>&1 || true
@@ -101,13 +104,14 @@ wait_healthy() {  # wait_healthy ID SERVICE: within the healthcheck's budget, or
 }
 
 replace() {  # replace SERVICE: each running container, one at a time
-  local svc=$1 old id new n
+  local svc=$1 old id new n out
   mapfile -t old < <(containers "$svc")
   n=${#old[@]}
   for id in "${old[@]}"; do
     local before
     before=$(containers "$svc" | sort)
-    "${compose[@]}" up --detach --no-deps --no-recreate --scale "$svc=$((n + 1))" "$svc" 2>/dev/null
+    out=$("${compose[@]}" up --detach --no-deps --no-recreate --scale "$svc=$((n + 1))" "$svc" 2>&1) ||
+      die "compose could not start a new $svc container ($current still serves): $out"
     new=$(comm -13 <(echo "$before") <(containers "$svc" | sort) | head -n 1)
     [ -n "$new" ] || die "compose started no new $svc container"
     wait_healthy "$new" "$svc"

@@ -1,14 +1,15 @@
 """`make deploy` under load: no failed request, no lost or repeated event, every container on
 the new image; a release whose wsgi never becomes healthy stops and leaves the old one serving.
 
-Marked `ops`: scripts/test.sh runs these last (they replace the stack's containers), on a
-stack scaled to DEPLOY_TEST_WSGI + DEPLOY_TEST_ASGI replicas (1 + 1 by default), with the
-test images of tests/deploy/ built, and runs scripts/deploy.sh for them (the `host` fixture).
+Marked `ops` and `deploy`: `DEPLOY_TEST=1 make test` runs these last (they replace the
+stack's containers), on DEPLOY_TEST_WSGI + DEPLOY_TEST_ASGI replicas (1 + 1 by default), with
+the images of tests/deploy/ built, and runs scripts/deploy.sh for them (the `host` fixture).
 """
 
 import asyncio
 import json
 import random
+import re
 import time
 
 import httpx
@@ -17,7 +18,7 @@ import pytest
 from conftest import HTTPS_URL, PROJECT
 from test_realtime import Subscriber, history, new_board, start, until
 
-pytestmark = [pytest.mark.ops, pytest.mark.timeout(600)]
+pytestmark = [pytest.mark.ops, pytest.mark.deploy, pytest.mark.timeout(600)]
 
 RATE = 24  # requests per second through nginx, half GET half POST (the issue asks for >= 20)
 WS_SUBSCRIBERS, SSE_SUBSCRIBERS = 50, 10
@@ -157,11 +158,11 @@ def assert_nothing_lost(run: dict) -> None:
         f"{len(run['expected'])} events to {WS_SUBSCRIBERS} WebSocket and "
         f"{SSE_SUBSCRIBERS} SSE subscribers"
     )
+    for s in run["subs"] + run["sses"]:
+        assert s.cards == run["expected"]  # every event once, in order, across the deploy
     assert load.failures == [], f"{len(load.failures)} of {load.sent} failed: {load.failures[:5]}"
     assert run["sent_during"] >= 20 * run["seconds"], "the load fell below 20 requests/s"
     assert len(run["expected"]) >= load.sent // 2 - 1
-    for s in run["subs"] + run["sses"]:
-        assert s.cards == run["expected"]  # every event once, in order, across the deploy
 
 
 def images(containers, service: str) -> set[str]:
@@ -174,10 +175,12 @@ def test_a_deploy_whose_wsgi_never_gets_healthy_stops_and_the_old_release_serves
     before = images(containers, "wsgi")
     run = deploy_under_load("deploy-broken", login, host)
     assert run["rc"] != 0, "the deploy of an unhealthy image reported success"
-    assert "was not healthy" in run["output"]
     assert "logs" in run["output"]
-    # The release step and the healthcheck budget (30 s start + 6 x 5 s), not more.
-    assert run["seconds"] < 100, "the deploy did not stop within the healthcheck's budget"
+    # It gave up once the healthcheck's budget (start period + (retries + 1) x interval) was spent.
+    waited, budget = map(
+        int, re.search(r"not healthy after (\d+)s .*budget (\d+)s", run["output"]).groups()
+    )
+    assert budget - 2 <= waited <= budget + 5
     assert images(containers, "wsgi") == before
     assert_nothing_lost(run)
 

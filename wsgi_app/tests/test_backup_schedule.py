@@ -23,8 +23,8 @@ def test_a_bad_schedule_is_refused_with_what_to_write(value):
 
 
 def test_daily_backups_run_at_midnight_utc():
-    # Yesterday's backup, now 10:00: the next one is at the coming midnight.
-    assert next_due(DAY, MIDNIGHT - DAY + 5, MIDNIGHT + 36000) == MIDNIGHT + DAY
+    # Today's 00:00 backup, now 10:00: the next one is at the coming midnight.
+    assert next_due(DAY, MIDNIGHT + 5, MIDNIGHT + 36000) == MIDNIGHT + DAY
 
 
 def test_a_backup_missed_while_the_stack_was_down_runs_at_once():
