@@ -66,7 +66,9 @@ run_case() {
   else
     failures=$((failures + 1))
     local detail
-    detail=$(tail -n 40 "$work/logs/$name.log" | sed -e 's/&/\&amp;/g' -e 's/</\&lt;/g' -e 's/>/\&gt;/g')
+    # XML 1.0 text: no control characters (the tools' colour codes), escaped markup.
+    detail=$(tail -n 40 "$work/logs/$name.log" | tr -d '\000-\010\013\014\016-\037' \
+      | sed -e 's/&/\&amp;/g' -e 's/</\&lt;/g' -e 's/>/\&gt;/g')
     cases+=("<testcase classname=\"template\" name=\"$name\" time=\"$seconds\"><failure message=\"exit $rc\">$detail</failure></testcase>")
     echo "FAILED: $name (see above)"
   fi
