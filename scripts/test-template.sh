@@ -66,7 +66,9 @@ run_case() {
   else
     failures=$((failures + 1))
     local detail
-    detail=$(tail -n 40 "$work/logs/$name.log" | sed -e 's/&/\&amp;/g' -e 's/</\&lt;/g' -e 's/>/\&gt;/g')
+    # XML 1.0 text: no control characters (the tools' colour codes), escaped markup.
+    detail=$(tail -n 40 "$work/logs/$name.log" | tr -d '\000-\010\013\014\016-\037' \
+      | sed -e 's/&/\&amp;/g' -e 's/</\&lt;/g' -e 's/>/\&gt;/g')
     cases+=("<testcase classname=\"template\" name=\"$name\" time=\"$seconds\"><failure message=\"exit $rc\">$detail</failure></testcase>")
     echo "FAILED: $name (see above)"
   fi
@@ -136,7 +138,9 @@ make_init() {
   [ ! -f .project ] || fail "a refused init left .project behind"
   timed "make init:" make init NAME="Acme Notes" EXAMPLE="$example"
   git init -q && git add -A && git_commit -m init
-  make init NAME="Acme Notes" EXAMPLE="$example" | grep -q 'nothing to do'
+  # Output captured first: `grep -q` would end the pipe early (SIGPIPE under pipefail).
+  out=$(make init NAME="Acme Notes" EXAMPLE="$example")
+  grep -q 'nothing to do' <<<"$out" || fail "a second init did not say so: $out"
   [ -z "$(git status --porcelain)" ] || fail "a second init changed: $(git status --porcelain)"
   if make init NAME="Other Name" 2>"$work/err"; then fail "a second name was accepted"; fi
   grep -q "already initialised as 'Acme Notes'" "$work/err"
@@ -251,7 +255,7 @@ served_within() {
   local label=$1 t0 i
   t0=$(date +%s.%N)
   for i in $(seq 1 600); do
-    if curl -sk --max-time 5 "$2" | grep -q "$3"; then
+    if grep -q "$3" <<<"$(curl -sk --max-time 5 "$2")"; then
       echo "$label $(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN { printf "%.2f", b - a }')s" \
         | tee -a "$work/timings"
       return 0
