@@ -236,7 +236,7 @@ SPECTACULAR_SETTINGS = {
 }
 
 LOGIN_URL = "/"  # core's home page is the login form
-SITE_NAME = "Kit"  # the name pages and the header show
+SITE_NAME = "Pykit"  # the name pages and the header show (`make init` renames it)
 CSRF_FAILURE_VIEW = "core.errors.csrf_failure"  # JSON under /api/
 
 # --- Logging: one JSON object per line on stdout, with nginx's request id -----------------
