@@ -1,9 +1,8 @@
 """The kit's load test: real clients of the stack, through nginx over HTTPS.
 
 Users (weights in their classes): StaticUser (page assets), WebSocketUser and SseUser
-(real-time subscribers, login and token). The example adds CrudUser (API reads and writes) and
-one FanoutPublisher writing at a steady rate so fan-out latency has samples. Locust runs every
-user class this module holds. Profiles: profiles/*.conf. Gates: slo.toml.
+(real-time subscribers, login and token), and those a domain app imports below: Locust runs
+every user class this module holds. Profiles: profiles/*.conf. Gates: slo.toml.
 """
 
 from __future__ import annotations
