@@ -4,12 +4,13 @@
 #           (the status port), with keep-alive and with a new connection per request
 #   overhead  one Django JSON endpoint straight at Gunicorn vs through nginx over TLS
 #   static  one static file from nginx (HTTPS) vs the same file from Django/WhiteNoise (HTTP)
-#   fanout  1,000 WebSocket subscribers + 1 writer (Locust, profile fanout): connect time,
-#           fan-out p50/p99, and the memory per held connection (asgi and nginx containers)
+#   fanout  1,000 WebSocket subscribers + 1 writer (Locust, profile fanout): connect time,  # example
+#           fan-out p50/p99, and the memory per held connection (asgi and nginx containers)  # example
 # wrk runs in a container on the stack's backend network (the project's own containers);
 # Locust runs on the host network against the published 127.0.0.1 port. The stack needs
 # NGINX_RATE_ALLOWLIST to cover the generators (see docs/benchmarks.md), or nginx answers 429.
-# Usage: COMPOSE_PROJECT_NAME=... HTTPS_PORT=... loadtest/bench.sh [tls] [static] [fanout]
+# Usage: COMPOSE_PROJECT_NAME=... HTTPS_PORT=... loadtest/bench.sh [STEP...] (default: every step
+# but overhead)
 set -o errexit -o pipefail -o nounset
 
 cd "$(dirname "$0")/.."
@@ -32,7 +33,9 @@ wrk_bench() {  # name, then compare.py arguments
 machine="$(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
 echo "bench: $machine; load average $(cut -d' ' -f1-3 /proc/loadavg)" | tee "$out/machine.txt"
 
-for what in "${@:-tls static fanout}"; do
+steps="tls static"
+steps+=" fanout"  # example
+for what in "${@:-$steps}"; do
   for step in $what; do
     case $step in
       tls)
@@ -58,6 +61,7 @@ for what in "${@:-tls static fanout}"; do
           --target "static file: nginx (HTTPS)=https://nginx:8443$static_file" \
           --target "static file: Django + WhiteNoise under Gunicorn (HTTP)=http://wsgi:8000$static_file"
         ;;
+      # example-begin
       fanout)
         stats() { docker stats --no-stream --format '{{.Name}} {{.MemUsage}} {{.CPUPerc}}' \
           "$project-asgi-1" "$project-nginx-1"; }
@@ -71,7 +75,8 @@ for what in "${@:-tls static fanout}"; do
         grep -A12 "^SLO gate" "$out/fanout.log" | tee -a "$out/fanout-memory.txt" || true
         echo "fanout: locust exit $status; report in $(grep -o 'loadtest/reports/[0-9TZ]*' "$out/fanout.log" | tail -1)"
         ;;
-      *) echo "unknown step $step (tls, static, fanout)" >&2; exit 2 ;;
+      # example-end
+      *) echo "unknown step $step (choose from: $steps overhead)" >&2; exit 2 ;;
     esac
   done
 done

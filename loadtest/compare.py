@@ -62,9 +62,9 @@ class BehindProxyPolicy(http.cookiejar.DefaultCookiePolicy):
         return True
 
 
-def login(url: str, host: str, boards: int) -> str:
+def login(url: str, host: str, args: argparse.Namespace) -> str:
     """Log in as COMPARE_USER straight at the app (as nginx would forward it: Host and
-    X-Forwarded-Proto), make sure the account has `boards` boards, return the Cookie header
+    X-Forwarded-Proto), give the account the data the targets list, return the Cookie header
     (session, CSRF and real-time token)."""
     jar = http.cookiejar.CookieJar(BehindProxyPolicy())
     opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
@@ -97,10 +97,12 @@ def login(url: str, host: str, boards: int) -> str:
     # The real-time token (an rt_token cookie in the jar): /rt/io-wait needs one, as
     # /api/io-wait needs the session. compare.sh makes it outlive the run.
     call("POST", "/api/realtime/token")
+    # example-begin
     listed = call("GET", "/api/boards/")
     have = listed.get("count", len(listed.get("results", [])))
-    for i in range(have, boards):
+    for i in range(have, args.boards):
         call("POST", "/api/boards/", {"name": f"compare board {i}"})
+    # example-end
     cookies = "; ".join(f"{c.name}={c.value}" for c in jar)
     return f"Cookie: {cookies}"
 
@@ -204,12 +206,12 @@ def main(argv: list[str] | None = None) -> int:
         help="log in here first (COMPARE_USER, COMPARE_PASSWORD); send the session cookie",
     )
     p.add_argument("--host-header", default="localhost", help="Host: an allowed Django host")
-    p.add_argument("--boards", type=int, default=20, help="boards the account should have")
+    p.add_argument("--boards", type=int, default=20, help="boards to list")  # example
     args = p.parse_args(argv)
     # What nginx adds in front of the apps: an allowed Host, and "this came in over HTTPS".
     args.header += [f"Host: {args.host_header}", "X-Forwarded-Proto: https"]
     if args.login:
-        args.header.append(login(args.login, args.host_header, args.boards))
+        args.header.append(login(args.login, args.host_header, args))
 
     levels = [int(c) for c in args.concurrency.split(",")]
     args.out.mkdir(parents=True, exist_ok=True)

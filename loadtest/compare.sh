@@ -4,7 +4,7 @@
 # app servers directly, so nginx, TLS and rate limits are out of the comparison.
 #   io-wait:  GET /api/io-wait?ms=100 (Gunicorn gthread + Django: a thread blocks in BLPOP)
 #        vs  GET /rt/io-wait?ms=100  (Uvicorn + FastAPI: the event loop awaits the same BLPOP)
-#   crud-list: GET /api/boards/ on Gunicorn + Django vs the same Django under Uvicorn (ASGI)
+#   crud-list: GET /api/boards/ on Gunicorn + Django vs the same Django under Uvicorn (ASGI)  # example
 # Output: loadtest/reports/compare-<timestamp>/compare.{csv,md,png} (+ container CPU samples).
 #
 # Environment: COMPARE_PROCESSES (2), COMPARE_THREADS (Gunicorn threads per worker, 4),
@@ -59,15 +59,18 @@ stats_pid=$!
 machine="$(nproc) CPUs, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
 echo "compare: $machine; load average before: $(cut -d' ' -f1-3 /proc/loadavg)" | tee "$out/machine.txt"
 
+targets=(
+  --target "io-wait 100 ms: Gunicorn + Django (WSGI)=http://wsgi:8000/api/io-wait?ms=100"
+  --target "io-wait 100 ms: Uvicorn + FastAPI (ASGI)=http://asgi:8001/rt/io-wait?ms=100"
+  --target "CRUD list /api/boards/: Gunicorn + Django (WSGI)=http://wsgi:8000/api/boards/"  # example
+  --target "CRUD list /api/boards/: Uvicorn + Django (ASGI)=http://django-asgi:8002/api/boards/"  # example
+)
 "${compose[@]}" --profile bench run --rm \
   -e COMPARE_USER="$COMPARE_USER" -e COMPARE_PASSWORD="$COMPARE_PASSWORD" bench \
   --out /reports --login http://wsgi:8000 \
   --concurrency "${COMPARE_CONCURRENCY:-10,50,100,250,500}" --duration "${COMPARE_DURATION:-15}" \
   --title "Same process count ($processes): Gunicorn gthread x$GUNICORN_THREADS vs Uvicorn; $machine" \
-  --target "io-wait 100 ms: Gunicorn + Django (WSGI)=http://wsgi:8000/api/io-wait?ms=100" \
-  --target "io-wait 100 ms: Uvicorn + FastAPI (ASGI)=http://asgi:8001/rt/io-wait?ms=100" \
-  --target "CRUD list /api/boards/: Gunicorn + Django (WSGI)=http://wsgi:8000/api/boards/" \
-  --target "CRUD list /api/boards/: Uvicorn + Django (ASGI)=http://django-asgi:8002/api/boards/"
+  "${targets[@]}"
 
 echo "compare: load average after: $(cut -d' ' -f1-3 /proc/loadavg)" | tee -a "$out/machine.txt"
 echo "compare: $out/compare.md, $out/compare.png"

@@ -1,8 +1,8 @@
 """The kit's load test: real clients of the stack, through nginx over HTTPS.
 
-Users (weights in their classes): CrudUser (API reads and writes), StaticUser (page assets),
-WebSocketUser and SseUser (real-time subscribers), and one FanoutPublisher writing at a steady
-rate so fan-out latency always has samples. Profiles: profiles/*.conf. Gates: slo.toml.
+Users (weights in their classes): StaticUser (page assets), WebSocketUser and SseUser
+(real-time subscribers, login and token), and those a domain app imports below: Locust runs
+every user class this module holds. Profiles: profiles/*.conf. Gates: slo.toml.
 """
 
 from __future__ import annotations
@@ -14,11 +14,11 @@ from locust import events
 from locust.runners import WorkerRunner
 
 import slo
-from kit_users.crud import CrudUser, FanoutPublisher
+from kit_users.crud import CrudUser, FanoutPublisher  # noqa: F401  # example
 from kit_users.realtime import SseUser, WebSocketUser
 from kit_users.static import StaticUser
 
-__all__ = ["CrudUser", "FanoutPublisher", "SseUser", "StaticUser", "WebSocketUser"]
+__all__ = ["SseUser", "StaticUser", "WebSocketUser"]
 
 log = logging.getLogger("slo")
 

@@ -7,7 +7,7 @@
 #   KIT_HTTPS_URL          target (default https://127.0.0.1:${HTTPS_PORT:-443})
 #   COMPOSE_PROJECT_NAME   the stack whose `wsgi` service creates the test accounts
 #   KIT_LOADTEST_PASSWORD  use existing accounts with this password instead of creating them
-#   KIT_LOADTEST_USERS     comma-separated account names (default `loadtest`; all of an account's users share one board)
+#   KIT_LOADTEST_USERS     comma-separated account names (default `loadtest`; all of an account's users share one real-time topic)
 #   KIT_LOADTEST_JUNIT     also copy the gates as JUnit XML to this path (for make test's summary)
 #   LOCUST_*               any Locust option, e.g. LOCUST_USERS=50 LOCUST_RUN_TIME=2m
 set -o errexit -o pipefail -o nounset

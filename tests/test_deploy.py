@@ -1,6 +1,7 @@
 """`make deploy` under load: no failed request, no lost or repeated event, every container on
 the new image; a release whose wsgi never becomes healthy stops and leaves the old one serving.
 
+The load is the example's (card reads and writes, their events): the file goes with it.
 Marked `ops` and `deploy`: `DEPLOY_TEST=1 make test` runs these last (they replace the
 stack's containers), on DEPLOY_TEST_WSGI + DEPLOY_TEST_ASGI replicas (1 + 1 by default), with
 the images of tests/deploy/ built, and runs scripts/deploy.sh for them (the `host` fixture).
@@ -16,7 +17,8 @@ import httpx
 import pytest
 
 from conftest import HTTPS_URL, PROJECT
-from test_realtime import Subscriber, history, new_board, start, until
+from test_board_api import new_board
+from test_realtime import Subscriber, start, until
 
 pytestmark = [pytest.mark.ops, pytest.mark.deploy, pytest.mark.timeout(600)]
 
@@ -111,6 +113,14 @@ class Load:
         await self.client.aclose()
 
 
+def history(c: httpx.Client, board: int, token: str) -> list[str]:
+    """Ids of the board's card events, from the service's NDJSON export of the stream."""
+    r = c.get(f"/rt/stream/boards/{board}/export", headers={"Authorization": f"Bearer {token}"})
+    assert r.status_code == 200, r.text
+    events = [json.loads(line) for line in r.text.splitlines() if line]
+    return [e["id"] for e in events if e["type"].startswith("card.")]
+
+
 def deploy_under_load(tag: str, login, host) -> dict:
     """Load and subscribers up, `make deploy` of `tag`, 3 s more load, then every count."""
     c, board, token = new_board(login)
@@ -197,7 +207,7 @@ def test_a_deploy_with_a_migration_fails_no_request_and_loses_no_event(login, co
     rc, out = db.exec_run(
         ["psql", "-U", "app", "-d", "app", "-tAc",
          "SELECT 1 FROM information_schema.columns "
-         "WHERE table_name = 'board_card' AND column_name = 'deploy_probe'"]
+         "WHERE table_name = 'auth_user' AND column_name = 'deploy_probe'"]
     )  # fmt: skip
     assert (rc, out.decode().strip()) == (0, "1"), "the release step did not add the column"
     assert_nothing_lost(run)

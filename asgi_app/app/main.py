@@ -19,7 +19,7 @@ from . import docs, realtime
 from .hub import Hub
 from .routes import board_export  # example
 from .settings import get_settings
-from .web import STATUS_CODES, current_user, error, errors, fail
+from .web import STATUS_CODES, current_user, error, errors
 
 log = logging.getLogger("asgi")
 

@@ -64,4 +64,3 @@ def test_every_operation_documents_its_errors_in_the_error_shape(server):
                     body = resp["content"]["application/json"]["schema"]
                     assert body == {"$ref": error_ref}, (path, status)
     assert set(schema["paths"]["/rt/io-wait"]["get"]["responses"]) == {"200", "401", "422", "503"}
-

@@ -1,6 +1,6 @@
-"""What every user shares: accounts, login with Django's CSRF rules, the shared board, tokens.
+"""What every user shares: accounts, login with Django's CSRF rules, the shared topic, tokens.
 
-Request names start with their SLO group (see slo.toml): "api-read GET /api/boards/".
+Request names start with their SLO group (see slo.toml): "auth POST /api/realtime/token".
 """
 
 from __future__ import annotations
@@ -8,22 +8,38 @@ from __future__ import annotations
 import itertools
 import os
 import time
+from collections.abc import Callable
 from datetime import datetime
 from urllib.parse import urlsplit
 
-import gevent.lock
 from locust import FastHttpUser
 from locust.exception import StopUser
 
 # Accounts the runner created (run.sh: `manage.py ensure_user`); users take them in turn.
 ACCOUNTS = [a for a in os.environ.get("KIT_LOADTEST_USERS", "loadtest").split(",") if a]
 PASSWORD = os.environ.get("KIT_LOADTEST_PASSWORD", "")
-# Every account's users meet on one board: writers' events reach its subscribers.
-SHARED_BOARD = os.environ.get("KIT_LOADTEST_BOARD", "loadtest fan-out")
 
 next_account = itertools.cycle(ACCOUNTS)
-_board_ids: dict[str, int] = {}
-_board_lock = gevent.lock.Semaphore()
+
+
+def own_topic(user: KitUser) -> str:
+    """Core's real-time topic of every account: its private `user.<id>` (docs/protocol.md)."""
+    return f"user.{user.user_id}"
+
+
+# The topic real-time users subscribe to. Core alone has no writer to time, so they measure
+# connect and subscribe only; a domain app with a writer user points it at the topic that
+# writer fills (share_topic), and fan-out latency gets samples.
+_shared_topic: Callable[[KitUser], str] = own_topic
+
+
+def share_topic(topic_of: Callable[[KitUser], str]) -> None:
+    global _shared_topic
+    _shared_topic = topic_of
+
+
+def shared_topic(user: KitUser) -> str:
+    return _shared_topic(user)
 
 
 def items_of(body) -> list:
@@ -58,7 +74,7 @@ def event_id_key(event_id: str) -> tuple[int, int]:
 
 
 class KitUser(FastHttpUser):
-    """A logged-in API client: session cookie, CSRF header, the shared board."""
+    """A logged-in API client: session cookie, CSRF header, its account's user id."""
 
     abstract = True
     # Self-signed certificate of a fresh stack; the e2e tests check TLS itself.
@@ -67,7 +83,7 @@ class KitUser(FastHttpUser):
     network_timeout = 30.0
 
     account: str
-    board_id: int
+    user_id: int
     origin_headers: dict[str, str]
 
     def on_start(self) -> None:
@@ -77,7 +93,6 @@ class KitUser(FastHttpUser):
         # Django checks Origin (and Referer over HTTPS) on unsafe requests, as a browser sends them.
         self.origin_headers = {"Origin": origin, "Referer": origin + "/"}
         self.login()
-        self.board_id = self.shared_board()
 
     def unsafe_headers(self, **extra: str) -> dict[str, str]:
         token = next((c.value for c in self.client.cookiejar if c.name == "csrftoken"), "")
@@ -92,34 +107,13 @@ class KitUser(FastHttpUser):
             catch_response=True,
         ) as resp:
             ok = resp.status_code == 200
-            if not ok:
+            if ok:
+                self.user_id = resp.json()["id"]
+            else:
                 resp.failure(f"login as {self.account}: {resp.status_code} {resp.text[:200]}")
         if not ok:
             # Without a session nothing else this user does means anything.
             raise StopUser()
-
-    def shared_board(self) -> int:
-        """The account's shared board, created once per process and account."""
-        with _board_lock:
-            if self.account not in _board_ids:
-                _board_ids[self.account] = self._find_or_create_board()
-        return _board_ids[self.account]
-
-    def _find_or_create_board(self) -> int:
-        for _ in range(2):
-            resp = self.client.get("/api/boards/", name="api-read GET /api/boards/")
-            resp.raise_for_status()
-            mine = [b["id"] for b in items_of(resp.json()) if b.get("name") == SHARED_BOARD]
-            if mine:
-                # Other processes may have raced to create one too: all agree on the oldest.
-                return min(mine)
-            self.client.post(
-                "/api/boards/",
-                json={"name": SHARED_BOARD},
-                headers=self.unsafe_headers(),
-                name="api-write POST /api/boards/",
-            ).raise_for_status()
-        raise RuntimeError(f"board {SHARED_BOARD!r} was created but is not listed")
 
     def realtime_token(self) -> str:
         with self.client.post(

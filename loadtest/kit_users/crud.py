@@ -1,4 +1,6 @@
-"""A person using the board API: reads much more than writes, edits with If-Match, thinks."""
+"""The example's users (boards and cards): a person using the board API, who reads much more
+than writes, edits with If-Match and thinks; and the fan-out writer. Importing this module
+points the real-time users at the shared board, where the writer's events arrive."""
 
 from __future__ import annotations
 
@@ -6,21 +8,68 @@ import os
 import random
 import uuid
 
+import gevent.lock
 from locust import between, constant_throughput, task
 from locust.exception import StopUser
 
-from .common import KitUser
+from .common import KitUser, items_of, share_topic
 
 COLUMNS = ("todo", "doing", "done")
 # Each user keeps at most this many cards of its own, so long runs do not grow the tables.
 MAX_OWN_CARDS = 10
 
 
+# Every account's users meet on one board: writers' events reach its subscribers.
+SHARED_BOARD = os.environ.get("KIT_LOADTEST_BOARD", "loadtest fan-out")
+
+_board_ids: dict[str, int] = {}
+_board_lock = gevent.lock.Semaphore()
+
+
 def if_match(version: int) -> dict[str, str]:
     return {"If-Match": f'"{version}"'}
 
 
-class CrudUser(KitUser):
+def shared_board(user: KitUser) -> int:
+    """The account's shared board, created once per process and account."""
+    with _board_lock:
+        if user.account not in _board_ids:
+            _board_ids[user.account] = _find_or_create_board(user)
+    return _board_ids[user.account]
+
+
+def _find_or_create_board(user: KitUser) -> int:
+    for _ in range(2):
+        resp = user.client.get("/api/boards/", name="api-read GET /api/boards/")
+        resp.raise_for_status()
+        mine = [b["id"] for b in items_of(resp.json()) if b.get("name") == SHARED_BOARD]
+        if mine:
+            # Other processes may have raced to create one too: all agree on the oldest.
+            return min(mine)
+        user.client.post(
+            "/api/boards/",
+            json={"name": SHARED_BOARD},
+            headers=user.unsafe_headers(),
+            name="api-write POST /api/boards/",
+        ).raise_for_status()
+    raise RuntimeError(f"board {SHARED_BOARD!r} was created but is not listed")
+
+
+share_topic(lambda user: f"board.{shared_board(user)}")
+
+
+class BoardUser(KitUser):
+    """A logged-in user with the account's shared board."""
+
+    abstract = True
+    board_id: int
+
+    def on_start(self) -> None:
+        super().on_start()
+        self.board_id = shared_board(self)
+
+
+class CrudUser(BoardUser):
     weight = 6
     # Think time: a person reads a page before clicking on.
     wait_time = between(1, 4)
@@ -132,7 +181,7 @@ class CrudUser(KitUser):
         self.own.pop(card_id, None)
 
 
-class FanoutPublisher(KitUser):
+class FanoutPublisher(BoardUser):
     """One writer at a steady rate, so subscribers always have events to time.
 
     Open-loop-ish on purpose: a fixed rate (KIT_FANOUT_RATE events/s) makes a slow fan-out show

@@ -1,9 +1,10 @@
-"""Real-time clients: a WebSocket subscriber and an SSE subscriber of the shared board.
+"""Real-time clients: a WebSocket subscriber and an SSE subscriber of the shared topic.
 
 Both report, as Locust request entries:
 - `ws-connect` / `sse-connect`: the time to a usable subscription;
 - `ws-fanout` / `sse-fanout`: fan-out latency, the event's `ts` (stamped by the writer after its
   commit) to receipt here. Locust and the stack share the host's clock, so the difference is real.
+  Only when a writer fills the shared topic (common.share_topic): core alone has none.
 An event that arrives twice or out of order is a failure: the contract is exactly once, in order.
 """
 
@@ -20,12 +21,12 @@ import websocket
 from locust import between, constant, task
 from locust.exception import StopUser
 
-from .common import KitUser, event_age_ms, event_id_key, next_account
+from .common import KitUser, event_age_ms, event_id_key, next_account, shared_topic
 
 # Subscribers are browser tabs: many share one logged-in session. One user per process and
 # account logs in and fetches a token; the others reuse it while it is fresh (TTL is 300 s).
 SHARED_TOKEN_SECONDS = 240.0
-_tokens: dict[str, tuple[float, str, int]] = {}  # account -> (fetched at, token, board id)
+_tokens: dict[str, tuple[float, str, str]] = {}  # account -> (fetched at, token, topic)
 _token_lock = gevent.lock.Semaphore()
 
 
@@ -52,20 +53,20 @@ class RealtimeUser(KitUser):
     def on_start(self) -> None:
         self.account = next(next_account)
         self.order = OrderChecker()
-        _, self.board_id = self.token()
-        self.topic = f"board.{self.board_id}"
+        _, self.topic = self.token()
 
-    def token(self) -> tuple[str, int]:
-        """A fresh real-time token and the shared board, logging in only when none is cached."""
+    def token(self) -> tuple[str, str]:
+        """A fresh real-time token and the shared topic, logging in only when none is cached."""
         with _token_lock:
-            fetched, token, board = _tokens.get(self.account, (0.0, "", 0))
+            fetched, token, topic = _tokens.get(self.account, (0.0, "", ""))
             if time.monotonic() - fetched > SHARED_TOKEN_SECONDS:
                 if not self.logged_in:
-                    KitUser.on_start(self)  # login + shared board, with the account set above
+                    KitUser.on_start(self)  # login, with the account set above
                     self.logged_in = True
-                token, board = self.realtime_token(), self.board_id
-                _tokens[self.account] = (time.monotonic(), token, board)
-        return token, board
+                    self.topic = shared_topic(self)
+                token, topic = self.realtime_token(), self.topic
+                _tokens[self.account] = (time.monotonic(), token, topic)
+        return token, topic
 
     def record(self, kind: str, name: str, ms: float, length: int, error: Exception | None) -> None:
         self.environment.events.request.fire(
@@ -89,7 +90,7 @@ class RealtimeUser(KitUser):
 
 
 class WebSocketUser(RealtimeUser):
-    """One WebSocket subscribed to the shared board; pings now and then, like a browser tab."""
+    """One WebSocket subscribed to the shared topic; pings now and then, like a browser tab."""
 
     weight = 1
     wait_time = constant(20)
@@ -168,7 +169,7 @@ class WebSocketUser(RealtimeUser):
 
 
 class SseUser(RealtimeUser):
-    """Holds an SSE stream of the shared board for a while, then reconnects with Last-Event-ID."""
+    """Holds an SSE stream of the shared topic for a while, then reconnects with Last-Event-ID."""
 
     weight = 1
     wait_time = between(0.5, 2)

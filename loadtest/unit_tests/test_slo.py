@@ -36,7 +36,7 @@ def by_group(results):
 
 def test_healthy_run_passes_every_gate():
     stats = stats_with(
-        {"api-read GET /api/boards/": [50] * 90 + [300] * 10, "ws-fanout card.updated": [20] * 5}
+        {"api-read GET /api/items/": [50] * 90 + [300] * 10, "ws-fanout card.updated": [20] * 5}
     )
     results = slo.evaluate(stats, THRESHOLDS)
     assert all(r.passed for r in results), slo.report(results)
@@ -44,7 +44,7 @@ def test_healthy_run_passes_every_gate():
 
 def test_slow_p95_fails_only_its_group():
     stats = stats_with(
-        {"api-read GET /api/boards/": [50] * 90 + [900] * 10, "ws-fanout card.updated": [20] * 5}
+        {"api-read GET /api/items/": [50] * 90 + [900] * 10, "ws-fanout card.updated": [20] * 5}
     )
     results = by_group(slo.evaluate(stats, THRESHOLDS))
     assert not results["api-read"].passed
@@ -56,7 +56,7 @@ def test_entries_of_a_group_are_judged_together():
     # Each endpoint alone is fast enough at p95, the group is not: 2 of 20 slow reads are 10 %.
     stats = stats_with(
         {
-            "api-read GET /api/boards/": [50] * 19 + [2000],
+            "api-read GET /api/items/": [50] * 19 + [2000],
             "api-read GET /api/cards/[id]/": [50] * 19 + [2000],
             "ws-fanout card.updated": [20],
         }
@@ -69,8 +69,8 @@ def test_entries_of_a_group_are_judged_together():
 
 def test_failure_ratio_over_threshold_fails():
     stats = stats_with(
-        {"api-read GET /api/boards/": [50] * 95, "ws-fanout card.updated": [20]},
-        failures={"api-read GET /api/boards/": 5},
+        {"api-read GET /api/items/": [50] * 95, "ws-fanout card.updated": [20]},
+        failures={"api-read GET /api/items/": 5},
     )
     results = by_group(slo.evaluate(stats, THRESHOLDS))
     assert results["api-read"].failures == 5
@@ -79,7 +79,7 @@ def test_failure_ratio_over_threshold_fails():
 
 
 def test_a_gate_without_data_fails_instead_of_passing():
-    stats = stats_with({"api-read GET /api/boards/": [50] * 20})
+    stats = stats_with({"api-read GET /api/items/": [50] * 20})
     results = by_group(slo.evaluate(stats, THRESHOLDS))
     assert not results["ws-fanout"].passed
     assert "min_requests" in results["ws-fanout"].problems[0]
@@ -108,7 +108,7 @@ def test_unknown_section_is_refused(tmp_path):
 
 
 def test_report_and_json_say_which_gate_failed(tmp_path):
-    stats = stats_with({"api-read GET /api/boards/": [900] * 20})
+    stats = stats_with({"api-read GET /api/items/": [900] * 20})
     results = slo.evaluate(stats, THRESHOLDS)
     text = slo.report(results)
     assert "FAIL" in text
@@ -121,7 +121,7 @@ def test_report_and_json_say_which_gate_failed(tmp_path):
 def test_junit_counts_one_case_per_gate_and_marks_the_failed_ones(tmp_path):
     import xml.etree.ElementTree as ET
 
-    stats = stats_with({"api-read GET /api/boards/": [900] * 20})
+    stats = stats_with({"api-read GET /api/items/": [900] * 20})
     out = tmp_path / "slo.xml"
     slo.write_junit(slo.evaluate(stats, THRESHOLDS), out)
     suite = ET.parse(out).getroot().find("testsuite")  # noqa: S314 (a file this test wrote)

@@ -15,11 +15,11 @@ def test_stream_ids_order_numerically_not_as_text():
 
 def test_order_checker_flags_duplicates_and_reordering():
     check = OrderChecker()
-    assert check.problem("board.1", "100-0") is None
-    assert check.problem("board.1", "100-1") is None
-    assert "duplicate" in check.problem("board.1", "100-1")
-    assert check.problem("board.1", "99-5") is not None
-    assert check.problem("board.2", "1-0") is None  # topics are independent
+    assert check.problem("user.1", "100-0") is None
+    assert check.problem("user.1", "100-1") is None
+    assert "duplicate" in check.problem("user.1", "100-1")
+    assert check.problem("user.1", "99-5") is not None
+    assert check.problem("user.2", "1-0") is None  # topics are independent
 
 
 def test_event_age_uses_the_envelope_timestamp():

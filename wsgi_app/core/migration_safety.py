@@ -64,7 +64,7 @@ def first_party_labels() -> set[str]:
 
 def lint() -> list[str]:
     """One line per unsafe operation in the project's migrations, e.g.
-    "board.0007_x: Remove field note from card"."""
+    "notes.0007_x: Remove field title from note"."""
     loader = MigrationLoader(None, ignore_no_migrations=True)
     ours = first_party_labels()
     found = []

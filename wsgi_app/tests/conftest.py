@@ -89,8 +89,6 @@ def card(board):
 
 
 # example-end
-
-
 @pytest.fixture
 def live_messages(redis_db):
     """Messages the channel layer publishes for a topic, as a real-time subscriber sees them."""

@@ -1,7 +1,7 @@
 """Events: published after commit (stream, then live), none after rollback, Redis down is OK."""
 
 import json
-import logging
+import logging  # example
 import socket
 import time
 

@@ -83,7 +83,7 @@ def get(url, headers):
 
 
 HEADERS = {
-    "Host": "boards.example.com",
+    "Host": "app.example.com",
     "X-Forwarded-Proto": "https",
     "X-Request-ID": "req-abc-123",
     "User-Agent": "kit-test",
@@ -109,4 +109,4 @@ def test_forwarded_proto_from_an_untrusted_peer_is_ignored(gunicorn):
     _, base = gunicorn("10.255.255.1")  # not us: our X-Forwarded-Proto must not count
     status, headers = get(f"{base}/api/auth/me", HEADERS)
     assert status == 301
-    assert headers["Location"].startswith("https://boards.example.com/")
+    assert headers["Location"].startswith("https://app.example.com/")

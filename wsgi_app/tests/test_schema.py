@@ -28,7 +28,7 @@ def test_errors_follow_what_the_operation_has(paths):
     # Anyone may log in, with a body that can be wrong; 401 is the wrong password.
     login = statuses(paths, "/api/auth/login", "post")
     assert {"400", "401", "403", "413", "415", "422"} <= login
-    # A path id, an If-Match header.
-    card = statuses(paths, "/api/cards/{id}/", "patch")
-    assert {"401", "403", "404", "412", "422"} <= card
-    assert "412" not in statuses(paths, "/api/boards/{id}/", "get")
+    # A path id, an If-Match header.  # example
+    card = statuses(paths, "/api/cards/{id}/", "patch")  # example
+    assert {"401", "403", "404", "412", "422"} <= card  # example
+    assert "412" not in statuses(paths, "/api/boards/{id}/", "get")  # example

@@ -83,7 +83,7 @@ def manage(*args, **env):
 SAFE_PRODUCTION = {
     "DJANGO_ENV": "production",
     "DJANGO_SECRET_KEY": "k" * 20 + "Q7x9ZpL2mV8rT4wY6bN1cD3fG5hJ0sA8uE2iO4pR",
-    "DJANGO_ALLOWED_HOSTS": "boards.example.com",
+    "DJANGO_ALLOWED_HOSTS": "app.example.com",
     "REALTIME_TOKEN_KEY": "r" * 10 + "Q7x9ZpL2mV8rT4wY6bN1cD3fG5hJ0sA8",
     "POSTGRES_PASSWORD": "a-password",
 }
