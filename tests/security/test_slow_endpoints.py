@@ -57,6 +57,8 @@ def test_an_anonymous_burst_leaves_another_users_requests_fast(login):
         results = [f.result() for f in burst]
     assert me.status_code == 200, me.text
     assert took < 1, f"GET /api/auth/me took {took:.2f} s during the burst"
-    assert {status for status, _ in results} == {401}
+    # Refused by Django (401: no login) or, past the slow endpoints' per-address connection
+    # limit, by nginx (429): either way at once, holding no worker.
+    assert {status for status, _ in results} <= {401, 429}
     # Each asked for 10 s; a new TLS connection in a busy thread pool costs some itself.
     assert max(seconds for _, seconds in results) < 5

@@ -9,8 +9,14 @@ from django.db import transaction
 from django.db.models import Prefetch
 from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
-from rest_framework import exceptions, generics, mixins, parsers, status, viewsets
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    extend_schema,
+    extend_schema_view,
+    inline_serializer,
+)
+from rest_framework import exceptions, generics, mixins, parsers, serializers, status, viewsets
 from rest_framework.decorators import api_view
 from rest_framework.response import Response
 
@@ -27,6 +33,7 @@ from board.serializers import (
 )
 from core.errors import PayloadTooLarge, PreconditionFailed, TooManyRequests
 from core.events import publish_on_commit
+from core.schema import ErrorSerializer
 
 IF_MATCH = OpenApiParameter(
     "If-Match",
@@ -306,7 +313,12 @@ class BoardInvitationList(generics.ListCreateAPIView):
         board = owned_board(self.request, self.kwargs["board_id"])
         return board.invitations.select_related("inviter", "board")
 
-    @extend_schema(responses={202: InvitationSerializer})
+    @extend_schema(
+        responses={
+            202: inline_serializer("InvitationSent", {"detail": serializers.CharField()}),
+            429: OpenApiResponse(ErrorSerializer, "Too many pending invitations"),
+        }
+    )
     def post(self, request, *args, **kwargs):
         board = owned_board(request, self.kwargs["board_id"])
         body = self.get_serializer(data=request.data)
