@@ -88,15 +88,15 @@ def test_a_gate_without_data_fails_instead_of_passing():
 def test_the_shipped_thresholds_load_and_name_real_groups():
     thresholds = slo.load_thresholds(SLO_FILE)
     assert set(thresholds["group"]) == {
-        "api-read",
-        "api-write",
+        "api-read",  # example
+        "api-write",  # example
         "login",
         "auth",
         "static",
         "ws-connect",
-        "ws-fanout",
+        "ws-fanout",  # example
         "sse-connect",
-        "sse-fanout",
+        "sse-fanout",  # example
     }
 
 
