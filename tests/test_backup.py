@@ -36,6 +36,7 @@ def accounts(containers, *names: str) -> set[str]:
     listed = manage(
         containers,
         "shell",
+        "--verbosity=0",  # no "N objects imported automatically" line in the output
         "-c",
         "from django.contrib.auth import get_user_model; "
         f"print(*get_user_model().objects.filter(username__in={list(names)!r})"
