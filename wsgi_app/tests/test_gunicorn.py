@@ -52,12 +52,14 @@ def gunicorn():
         )
         started.append(process)
         base = f"http://127.0.0.1:{port}"
-        for _ in range(100):
+        # Generous: on a busy 2-core CI machine Django's import alone can take several seconds.
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and process.poll() is None:
             try:
-                urllib.request.urlopen(f"{base}/api/healthz", timeout=1)  # noqa: S310
+                urllib.request.urlopen(f"{base}/api/healthz", timeout=2)  # noqa: S310
                 return process, base
             except OSError:
-                time.sleep(0.1)
+                time.sleep(0.2)
         process.kill()
         pytest.fail("gunicorn did not start: " + (process.stdout.read() or ""))
 
