@@ -27,7 +27,8 @@ def new_account(containers) -> str:
     """A fresh account, made in a wsgi container (no login, so nginx's login limit stays out of
     it); the data these tests back up and restore is the kit's own: its accounts."""
     name = f"backup-{secrets.token_hex(4)}"
-    manage(containers, "ensure_user", name, f"--password={secrets.token_urlsafe(16)}")  # may start with "-"
+    # `--password=...`: a generated password may start with "-".
+    manage(containers, "ensure_user", name, f"--password={secrets.token_urlsafe(16)}")
     return name
 
 
