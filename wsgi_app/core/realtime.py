@@ -22,7 +22,7 @@ import re
 from collections.abc import Callable, Iterable
 
 import redis
-from django.db import transaction
+from django.db import connection, transaction
 
 from core import events
 from core.breaker import redis_breaker
@@ -32,6 +32,8 @@ log = logging.getLogger(__name__)
 NAMESPACE_RE = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
 READY_KEY = "rt:acl:ready"
 REVOKED = "access.revoked"
+# pg_advisory_xact_lock(LOCK_CLASS, hashtext(namespace)): one sync of a namespace at a time.
+LOCK_CLASS = 0x7274  # "rt"
 
 # readers(ids): {id: user ids who may read <namespace>.<id>} for the given ids, or for every
 # id that has readers when ids is None (the rebuild). An id missing from the answer has none.
@@ -70,26 +72,57 @@ def changed(namespace: str, id_: int | None) -> None:
     transaction.on_commit(lambda: sync(namespace, ids), robust=True)
 
 
+# Replace each set in KEYS with its members from ARGV (per key: a count, then the members) and
+# return, per key, the members it lost: atomic, so two syncs never interleave their reads and
+# writes, and one round trip per batch of topics rather than two per topic.
+_REPLACE_SETS = """
+local out, a = {}, 1
+for i, key in ipairs(KEYS) do
+  local n = tonumber(ARGV[a])
+  local keep = {}
+  for j = a + 1, a + n do keep[ARGV[j]] = true end
+  local lost = {}
+  for _, m in ipairs(redis.call('SMEMBERS', key)) do
+    if not keep[m] then lost[#lost + 1] = m end
+  end
+  redis.call('DEL', key)
+  for j = a + 1, a + n, 5000 do
+    redis.call('SADD', key, unpack(ARGV, j, math.min(j + 4999, a + n)))
+  end
+  a = a + n + 1
+  out[i] = lost
+end
+return out
+"""
+SYNC_BATCH = 500  # topics per script call
+
+
 def sync(namespace: str, ids: Iterable[int] | None = None) -> set[str]:
     """Write the access sets of these ids (all when None) from the database; returns the keys
     written. Removal comes before its `access.revoked` event: a process that sees the event
-    can no longer admit the user (the real-time side relies on that order)."""
-    readers = _namespaces[namespace](ids)
+    can no longer admit the user (the real-time side relies on that order).
+
+    Syncs of a namespace take turns (a Postgres advisory lock held from the read to the write):
+    otherwise a sync that read the database before a revoking commit could write its older
+    answer after the revoking sync, and give access back."""
     client = events.redis_client()
-    written = set()
-    for id_ in readers if ids is None else ids:
-        name = topic(namespace, id_)
-        key = acl_key(name)
-        new = {str(u) for u in readers.get(id_, ())}
-        old = client.smembers(key)
-        with client.pipeline(transaction=True) as pipe:
-            pipe.delete(key)
-            if new:
-                pipe.sadd(key, *new)
-            pipe.execute()
-        written.add(key)
-        for user in sorted(old - new, key=int):
-            events.publish(name, REVOKED, None, {"user": int(user)})
+    written: set[str] = set()
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SELECT pg_advisory_xact_lock(%s, hashtext(%s))", [LOCK_CLASS, namespace])
+        readers = _namespaces[namespace](ids)
+        todo = list(readers if ids is None else ids)
+        for start in range(0, len(todo), SYNC_BATCH):
+            batch = todo[start : start + SYNC_BATCH]
+            keys, argv = [], []
+            for id_ in batch:
+                keys.append(acl_key(topic(namespace, id_)))
+                members = {str(u) for u in readers.get(id_, ())}
+                argv += [len(members), *members]
+            lost = client.eval(_REPLACE_SETS, len(keys), *keys, *argv)
+            written.update(keys)
+            for id_, users in zip(batch, lost, strict=True):
+                for user in sorted(users, key=int):
+                    events.publish(topic(namespace, id_), REVOKED, None, {"user": int(user)})
     return written
 
 
