@@ -230,7 +230,7 @@ dev_loop_serves_edits_without_a_rebuild() {
   dev_pid=$!
   echo "$dev_pid" >"$work/dev.pid"
   local i
-  for i in $(seq 1 240); do
+  for i in $(seq 1 600); do
     grep -q 'Watch enabled' "$work/dev.log" && break
     kill -0 "$dev_pid" 2>/dev/null || fail "make dev ended: $(tail -20 "$work/dev.log")"
     sleep 1
