@@ -39,7 +39,6 @@ if [ "${1:-}" = scale ]; then
       "${compose[@]}" up --detach --wait --no-deps --no-recreate --scale "$svc=$n" "$svc"
     fi
     for id in "${running[@]:$n}"; do  # the newest go
-      say "$svc: draining $(name_of "$id")"
       retire "$svc" "$id"
     done
     unpin "$svc"
@@ -136,7 +135,7 @@ replace() {  # replace SERVICE: each running container, one at a time
     new=$(comm -13 <(echo "$before") <(containers "$svc" | sort) | head -n 1)
     [ -n "$new" ] || die "compose started no new $svc container"
     wait_healthy "$new" "$svc"
-    say "$svc: $(name_of "$new") healthy; draining $(name_of "$id")"
+    say "$svc: $(name_of "$new") healthy"
     retire "$svc" "$id"
   done
 }

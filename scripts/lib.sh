@@ -53,7 +53,7 @@ nginx_connections() {  # nginx_connections ID: open TCP connections from nginx t
     awk -v peer="$hex" '$4 == "01" && substr($3, 1, 8) == peer' | wc -l
 }
 retire() {  # retire SERVICE ID: out of nginx's rotation, drained, stopped gracefully, removed
-  local svc=$1 id=$2 waited=0
+  local svc=$1 id=$2 waited=0 what
   pin_others "$svc" "$id"
   # wsgi: wait for the requests nginx's old workers still have in flight there. asgi holds
   # WebSockets and SSE streams open: stopping it is what moves them (1012, end of stream).
@@ -62,7 +62,11 @@ retire() {  # retire SERVICE ID: out of nginx's rotation, drained, stopped grace
       sleep 0.1
       waited=$((waited + 1))
     done
+    what="its last requests done after $((waited / 10)) s"
+  else
+    what="WebSockets close with 1012, SSE streams end"
   fi
+  say "$svc: $(name_of "$id") out of nginx's rotation, $what; stopping it"
   docker stop "$id" >/dev/null  # SIGTERM, SIGKILL after the service's stop_grace_period
   docker rm "$id" >/dev/null
 }
