@@ -3,13 +3,16 @@
 #
 #   scripts/deploy.sh            build images tagged IMAGE_TAG (default: the git commit), then deploy
 #   scripts/deploy.sh rollback   deploy the previous release's images again (nothing is built)
+#   scripts/deploy.sh scale wsgi=N [asgi=M]   change the replica count; the ones removed are
+#                                taken out of nginx's rotation and drained first, like a deploy's
 #
 # Order: (1) images, (2) the release step (`migrate`: migrations + static files) while the old
 # containers serve, so old code meets the new schema (expand/contract, README "Operating it"),
 # (3) every wsgi, then every asgi container replaced one at a time: a new one starts beside the
-# old, becomes healthy, nginx re-resolves the service name and sends it traffic, then the old
-# one stops gracefully (Gunicorn finishes in-flight requests; Uvicorn closes WebSockets with
-# 1012 and ends SSE streams, clients resume elsewhere). A new container that is not healthy
+# old and becomes healthy; nginx is reloaded with the addresses of every container but the old
+# one (lib.sh, `retire`), the old one's requests finish, then it stops gracefully (Uvicorn
+# closes WebSockets with 1012 and ends SSE streams, clients resume elsewhere); at the end nginx
+# follows the service names through DNS again. A new container that is not healthy
 # within its healthcheck budget is removed, its logs kept, and the deploy stops with the old
 # containers still serving. Current and previous tags live in .deploy/<project>.env.
 set -o errexit -o pipefail -o nounset
@@ -19,6 +22,30 @@ cd "$(dirname "$0")/.."
 . scripts/lib.sh
 state_dir=.deploy
 state=$state_dir/$project.env
+nginx_id=$(containers nginx | head -n 1)
+trap 'unpin wsgi; unpin asgi' EXIT
+
+if [ "${1:-}" = scale ]; then
+  shift
+  [ "$#" -gt 0 ] || die "usage: $0 scale wsgi=N [asgi=M]"
+  for arg in "$@"; do
+    svc=${arg%%=*} n=${arg#*=}
+    case "$svc=$n" in (wsgi=[1-9]*|asgi=[1-9]*) ;; (*) die "scale wsgi=N or asgi=N (N >= 1), not '$arg'" ;; esac
+    [[ "$n" =~ ^[0-9]+$ ]] || die "scale: '$n' is not a number"
+    mapfile -t running < <(containers "$svc")
+    [ "${#running[@]}" -gt 0 ] || die "no running $svc container in project $project: start the stack first (make up)"
+    if [ "$n" -gt "${#running[@]}" ]; then
+      # New replicas join once healthy, when nginx next resolves the name (NGINX_DNS_VALID).
+      "${compose[@]}" up --detach --wait --no-deps --no-recreate --scale "$svc=$n" "$svc"
+    fi
+    for id in "${running[@]:$n}"; do  # the newest go
+      retire "$svc" "$id"
+    done
+    unpin "$svc"
+    say "$svc: $(containers "$svc" | wc -l) running"
+  done
+  exit 0
+fi
 
 seconds() { echo $(($1 / 1000000000)); }  # Docker reports durations in nanoseconds
 
@@ -68,15 +95,6 @@ say "release step (migrate) on $tag"
 "${compose[@]}" run --rm --no-deps -T migrate || die "the release step failed: nothing was replaced, $current still serves"
 
 # ---- replace containers one at a time ---------------------------------------------------
-# nginx re-resolves service names every NGINX_DNS_VALID (its `resolver ... valid=`): wait
-# that long plus a second before the new container is surely in its upstream list.
-nginx_id=$(containers nginx | head -n 1)
-dns_valid=5
-if [ -n "$nginx_id" ]; then
-  dns_valid=$(docker exec "$nginx_id" printenv NGINX_DNS_VALID 2>/dev/null | tr -dc 0-9 || true)
-  dns_valid=${dns_valid:-5}
-fi
-
 wait_healthy() {  # wait_healthy ID SERVICE: within the healthcheck's budget, or fail the deploy
   local id=$1 svc=$2 hc budget status name log waited
   hc=$(docker inspect --format '{{with .Config.Healthcheck}}{{printf "%d %d %d" .StartPeriod .Interval .Retries}}{{end}}' "$id")
@@ -104,26 +122,27 @@ wait_healthy() {  # wait_healthy ID SERVICE: within the healthcheck's budget, or
 }
 
 replace() {  # replace SERVICE: each running container, one at a time
-  local svc=$1 old id new n out
+  local svc=$1 old id new n out before
   mapfile -t old < <(containers "$svc")
   n=${#old[@]}
+  # The running ones only: a new container gets requests once it is healthy, not when it
+  # appears in DNS (a broken one never does).
+  pin_others "$svc" ""
   for id in "${old[@]}"; do
-    local before
     before=$(containers "$svc" | sort)
     out=$("${compose[@]}" up --detach --no-deps --no-recreate --scale "$svc=$((n + 1))" "$svc" 2>&1) ||
       die "compose could not start a new $svc container ($current still serves): $out"
     new=$(comm -13 <(echo "$before") <(containers "$svc" | sort) | head -n 1)
     [ -n "$new" ] || die "compose started no new $svc container"
     wait_healthy "$new" "$svc"
-    sleep $((dns_valid + 1))
-    say "$svc: $(docker inspect --format '{{.Name}}' "$new" | tr -d /) serving; stopping $(docker inspect --format '{{.Name}}' "$id" | tr -d /)"
-    docker stop "$id" >/dev/null  # SIGTERM, SIGKILL after the service's stop_grace_period
-    docker rm "$id" >/dev/null
+    say "$svc: $(name_of "$new") healthy"
+    retire "$svc" "$id"
   done
 }
-
 replace wsgi
+unpin wsgi
 replace asgi
+unpin asgi
 # The backup service has no clients: recreate it on the new image (its Django runs the drill).
 if [ -n "$(containers backup)" ]; then
   "${compose[@]}" up --detach --no-deps backup 2>/dev/null

@@ -30,34 +30,26 @@ trap teardown EXIT
 
 # The tests marked `ops` (tests/test_backup.py, tests/test_deploy.py) run the kit's own scripts
 # on this machine, where Compose is: each writes a request into $reports/ops/ ("backup now",
-# "deploy <tag>"), this runs it and writes the exit code and output back. They change the
-# stack, so they run last, on DEPLOY_TEST_WSGI + DEPLOY_TEST_ASGI replicas (1 + 1). The deploy
-# tests (marked `deploy`, with the images of tests/deploy/) run with DEPLOY_TEST=1 only:
-# `DEPLOY_TEST=1 make test`, or for 3 + 2 replicas `DEPLOY_TEST=1 DEPLOY_TEST_WSGI=3
-# DEPLOY_TEST_ASGI=2 make test`.
+# "deploy <tag>", "rollback"), this runs it and writes the exit code and output back. They
+# change the stack, so they run last, on DEPLOY_TEST_WSGI + DEPLOY_TEST_ASGI replicas (1 + 1;
+# `DEPLOY_TEST_WSGI=3 DEPLOY_TEST_ASGI=2 make test` for 3 + 2), with the deploy test's images
+# (tests/deploy/) built from the ones under test.
 ops_tests() {
   local ops=$reports/ops p=$COMPOSE_PROJECT_NAME target tests_pid request n script arg rc
-  local select="ops and not deploy"
   mkdir -p "$ops" && chmod 0777 "$ops"
-  "${compose[@]}" up --detach --wait --no-deps --no-recreate \
-    --scale wsgi="${DEPLOY_TEST_WSGI:-1}" --scale asgi="${DEPLOY_TEST_ASGI:-1}" wsgi asgi
-  # nginx keeps the removed replicas' addresses until its DNS answer expires (NGINX_DNS_VALID,
-  # 5 s): a request sent to one meanwhile waits out the connect timeout. Let it expire first.
-  sleep 7
-  if [ "${DEPLOY_TEST:-0}" = 1 ]; then
-    select=ops
-    for target in wsgi-next wsgi-broken asgi-next; do
-      DOCKER_BUILDKIT=0 docker build --quiet --target "$target" --build-arg "WSGI_IMAGE=$p-wsgi:latest" \
-        --build-arg "ASGI_IMAGE=$p-asgi:latest" -t "$p-${target%%-*}:deploy-${target#*-}" tests/deploy \
-        >"$ops/build.log" 2>&1 || { cat "$ops/build.log"; return 1; }
-    done
-    for tag in deploy-next deploy-broken; do
-      docker tag "$p-backup:latest" "$p-backup:$tag"
-    done
-    docker tag "$p-asgi:latest" "$p-asgi:deploy-broken"
-  fi
+  # Scaled down the way an operator does it: the removed replicas leave nginx's rotation first.
+  COMPOSE="${compose[*]}" ./scripts/deploy.sh scale wsgi="${DEPLOY_TEST_WSGI:-1}" asgi="${DEPLOY_TEST_ASGI:-1}"
+  for target in wsgi-next wsgi-broken asgi-next; do
+    DOCKER_BUILDKIT=0 docker build --quiet --target "$target" --build-arg "WSGI_IMAGE=$p-wsgi:latest" \
+      --build-arg "ASGI_IMAGE=$p-asgi:latest" -t "$p-${target%%-*}:deploy-${target#*-}" tests/deploy \
+      >"$ops/build.log" 2>&1 || { cat "$ops/build.log"; return 1; }
+  done
+  for tag in deploy-next deploy-broken; do
+    docker tag "$p-backup:latest" "$p-backup:$tag"
+  done
+  docker tag "$p-asgi:latest" "$p-asgi:deploy-broken"
 
-  "${compose[@]}" run --rm -T e2e -m "$select" --junitxml=/reports/ops.xml </dev/null &
+  "${compose[@]}" run --rm -T e2e -m ops --junitxml=/reports/ops.xml </dev/null &
   tests_pid=$!
   while kill -0 "$tests_pid" 2>/dev/null; do
     for request in "$ops"/*.request; do
@@ -67,6 +59,7 @@ ops_tests() {
       rc=0
       case "$script" in
         deploy) COMPOSE="${compose[*]}" IMAGE_TAG=$arg ./scripts/deploy.sh >"$n.log" 2>&1 || rc=$? ;;
+        rollback) COMPOSE="${compose[*]}" ./scripts/deploy.sh rollback >"$n.log" 2>&1 || rc=$? ;;
         # shellcheck disable=SC2086  # "restore NAME": two words
         backup) COMPOSE="${compose[*]}" ./scripts/backup.sh $arg >"$n.log" 2>&1 || rc=$? ;;
         *) echo "unknown request: $script" >"$n.log"; rc=2 ;;
