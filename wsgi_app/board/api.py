@@ -23,10 +23,10 @@ from rest_framework.response import Response
 from board.filters import CardFilter
 from board.models import Attachment, Board, Card, Invitation
 from board.serializers import (
+    CARD_FIELDS,
     AttachmentSerializer,
     AttachmentUploadSerializer,
     BoardSerializer,
-    CARD_FIELDS,
     CardSerializer,
     InvitationSerializer,
     board_event_data,

@@ -114,7 +114,9 @@ def card_rows(rows: list[dict], request) -> list[dict]:
             files[a["card_id"]].append(
                 {
                     "id": a["id"],
-                    "url": request.build_absolute_uri(storage.url(a["file"])) if a["file"] else None,
+                    "url": request.build_absolute_uri(storage.url(a["file"]))
+                    if a["file"]
+                    else None,
                     **{name: a[name] for name in ATTACHMENT_FIELDS[2:]},
                 }
             )

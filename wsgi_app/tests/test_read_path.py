@@ -19,7 +19,7 @@ from core.renderers import JSONRenderer
 def test_card_list_writes_the_serializers_bytes(as_alice, alice, board):
     cards = [
         Card.objects.create(
-            board=board, title=f"c{i}", description="é ü \u2028 \x01 \"q\"", position=i
+            board=board, title=f"c{i}", description='é ü \u2028 \x01 "q"', position=i
         )
         for i in range(3)
     ]
@@ -52,7 +52,8 @@ def test_card_list_is_one_query_for_the_page_and_its_count(as_alice, board):
         page = as_alice.get(url, {"page_size": 2, "page": 2}).json()
     assert page["count"] == 5
     assert [c["position"] for c in page["results"]] == [2, 3]
-    assert page["next"] and page["previous"]
+    assert page["next"]
+    assert page["previous"]
     assert len([q for q in queries if '"board_card"' in q["sql"]]) == 1
     last = as_alice.get(url, {"page_size": 2, "page": 3}).json()
     assert (last["count"], len(last["results"]), last["next"]) == (5, 1, None)
