@@ -17,6 +17,7 @@ import argparse
 import asyncio
 import json
 import multiprocessing as mp
+import resource
 import ssl
 import statistics
 import time
@@ -38,7 +39,7 @@ def ts_seconds(ts: str) -> float:
     return datetime.fromisoformat(ts.replace("Z", "+00:00")).timestamp()
 
 
-async def client_group(url, token, topic, n, ready, go, out, hold, connect_ip):
+async def client_group(url, token, topic, n, ready, go, out, hold, connect_ip, connect_port):
     """n subscribers in this process; report (opened, latencies)."""
     ws_url = url.replace("https://", "wss://") + "/rt/ws"
     headers = {"Authorization": f"Bearer {token}"}
@@ -51,7 +52,7 @@ async def client_group(url, token, topic, n, ready, go, out, hold, connect_ip):
         async with sem:
             # connect_ip: nginx's own address, to bypass Docker's userland port proxy, which
             # is not what is measured and gave out at a few thousand connections.
-            extra = {"host": connect_ip, "port": 443} if connect_ip else {}
+            extra = {"host": connect_ip, "port": connect_port} if connect_ip else {}
             ws = await websockets.connect(
                 ws_url,
                 ssl=ctx,
@@ -120,12 +121,13 @@ def main():
     ap.add_argument("--interval", type=float, default=0.5)
     ap.add_argument("--procs", type=int, default=2)
     ap.add_argument("--connect-ip", help="nginx's container IP (Host stays the --url host)")
+    ap.add_argument("--connect-port", type=int, default=8443, help="nginx's port in its container")
     a = ap.parse_args()
 
     api = httpx.Client(base_url=a.url, verify=False, timeout=30)  # noqa: S501
     if a.connect_ip:
         api = httpx.Client(
-            base_url=f"https://{a.connect_ip}",
+            base_url=f"https://{a.connect_ip}:{a.connect_port}",
             headers={"Host": a.url.split("://", 1)[1]},
             verify=False,  # noqa: S501
             timeout=30,
@@ -144,7 +146,7 @@ def main():
     procs = [
         mp.Process(
             target=run_group,
-            args=(a.url, token, topic, per, ready, go, out, hold, a.connect_ip),
+            args=(a.url, token, topic, per, ready, go, out, hold, a.connect_ip, a.connect_port),
         )
         for _ in range(a.procs)
     ]
@@ -176,6 +178,13 @@ def main():
         lat += out.get(timeout=hold + 60)
     for p in procs:
         p.join()
+    # The load generator must not be the bottleneck: its client processes' CPU over the run.
+    cpu = resource.getrusage(resource.RUSAGE_CHILDREN)
+    wall = time.time() - t0
+    print(
+        f"client processes: {cpu.ru_utime + cpu.ru_stime:.1f} CPU s in {wall:.0f} s "
+        f"({100 * (cpu.ru_utime + cpu.ru_stime) / wall:.0f} % of one core)"
+    )
     expected = opened * a.events
     ms = sorted(x * 1000 for x in lat)
     print(f"delivered {len(ms)}/{expected} (event, subscriber) pairs")
