@@ -4,6 +4,8 @@
 #           (the status port), with keep-alive and with a new connection per request
 #   overhead  one Django JSON endpoint straight at Gunicorn vs through nginx over TLS
 #   static  one static file from nginx (HTTPS) vs the same file from Django/WhiteNoise (HTTP)
+#   cards   the Django card list (a board of 50 cards, one page, logged in) straight at Gunicorn  # example
+#           and through nginx over TLS, at 8 and 32 connections  # example
 #   fanout  1,000 WebSocket subscribers + 1 writer (Locust, profile fanout): connect time,  # example
 #           fan-out p50/p99, and the memory per held connection (asgi and nginx containers)  # example
 # wrk runs in a container on the stack's backend network (the project's own containers);
@@ -28,13 +30,14 @@ wrk_bench() {  # name, then compare.py arguments
   local name=$1
   shift
   docker run --rm --network "${project}_backend" -v "$PWD/$out:/reports" \
+    -e COMPARE_USER=bench -e COMPARE_PASSWORD="${password:-}" \
     --entrypoint python pykit-locust /app/compare.py --out "/reports/$name" "$@"
 }
 machine="$(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
 echo "bench: $machine; load average $(cut -d' ' -f1-3 /proc/loadavg)" | tee "$out/machine.txt"
 
 steps="tls static"
-steps+=" fanout"  # example
+steps+=" cards fanout"  # example
 for what in "${@:-$steps}"; do
   for step in $what; do
     case $step in
@@ -62,6 +65,14 @@ for what in "${@:-$steps}"; do
           --target "static file: Django + WhiteNoise under Gunicorn (HTTP)=http://wsgi:8000$static_file"
         ;;
       # example-begin
+      cards)
+        password=$(tr -dc 'A-Za-z0-9' </dev/urandom | head -c 24 || true)
+        docker exec "$project-wsgi-1" python manage.py ensure_user bench --password "$password" >/dev/null
+        wrk_bench card-list --login http://wsgi:8000 --cards 50 --concurrency 8,32 \
+          --duration "$duration" --title "Django card list (50 cards), one page, logged in" \
+          --target "card list: straight at Gunicorn (HTTP)=http://wsgi:8000/api/boards/{board}/cards/" \
+          --target "card list: through nginx (HTTPS, keep-alive)=https://nginx:8443/api/boards/{board}/cards/"
+        ;;
       fanout)
         stats() { docker stats --no-stream --format '{{.Name}} {{.MemUsage}} {{.CPUPerc}}' \
           "$project-asgi-1" "$project-nginx-1"; }
@@ -80,4 +91,7 @@ for what in "${@:-$steps}"; do
     esac
   done
 done
-echo "bench: results in $out"
+# One summary: every wrk table, then the fan-out gates and memory.
+cat "$out"/*/compare.md "$out"/fanout-memory.txt 2>/dev/null >"$out/summary.md" || true
+cat "$out/summary.md"
+echo "bench: results in $out (summary.md)"

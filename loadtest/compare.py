@@ -102,6 +102,12 @@ def login(url: str, host: str, args: argparse.Namespace) -> str:
     have = listed.get("count", len(listed.get("results", [])))
     for i in range(have, args.boards):
         call("POST", "/api/boards/", {"name": f"compare board {i}"})
+    if args.cards:
+        # A board of its own with that many cards: {board} in a target URL is its id.
+        args.board = call("POST", "/api/boards/", {"name": "bench cards"})["id"]
+        for i in range(args.cards):
+            card = {"title": f"card {i}", "position": i, "description": "some text " * 10}
+            call("POST", f"/api/boards/{args.board}/cards/", card)
     # example-end
     cookies = "; ".join(f"{c.name}={c.value}" for c in jar)
     return f"Cookie: {cookies}"
@@ -207,6 +213,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("--host-header", default="localhost", help="Host: an allowed Django host")
     p.add_argument("--boards", type=int, default=20, help="boards to list")  # example
+    p.add_argument("--cards", type=int, default=0, help="cards on a board {board}")  # example
     args = p.parse_args(argv)
     # What nginx adds in front of the apps: an allowed Host, and "this came in over HTTPS".
     args.header += [f"Host: {args.host_header}", "X-Forwarded-Proto: https"]
@@ -217,6 +224,7 @@ def main(argv: list[str] | None = None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     rows: list[dict] = []
     for scenario, server, url in args.target:
+        url = url.replace("{board}", str(getattr(args, "board", "")))
         run_wrk(url, 10, args.warmup, args.header, args.threads)  # warm connections and caches
         for connections in levels:
             r = row(

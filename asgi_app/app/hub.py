@@ -22,6 +22,7 @@ import json
 import logging
 import time
 from collections import Counter, deque
+from collections.abc import Callable
 
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
@@ -60,6 +61,9 @@ class Conn:
         self.closed = asyncio.Event()
         self.close_code = 1000
         self.close_reason = ""
+        # Writes a frame at once if it can (True), without waking the send task: set by the
+        # WebSocket session when the server offers it (app/wsproto.py, send_now).
+        self.direct: Callable[[str], bool] | None = None
 
     def frame(self, ev: Event) -> str:
         return ev.ws_frame if self.kind == "ws" else ev.sse_frame
@@ -85,6 +89,8 @@ class Conn:
         """Queue a frame without waiting. A full buffer means the client reads too slowly:
         it is closed (1013), never buffered without bound; it resumes from its last id."""
         if self.closed.is_set():
+            return
+        if self.direct is not None and not self.buf and self.direct(frame):
             return
         if len(self.buf) >= self.limit:
             self.close(1013, "too slow: send queue full, reconnect with last_event_id")

@@ -115,6 +115,13 @@ class WsSession:
         self.strikes = 0
         self.expiry: asyncio.TimerHandle | None = None
         self.inflight: deque[str] = deque()  # taken from the buffer, not yet written
+        self.send_now = ws.scope.get("extensions", {}).get("kit.send_now")
+        if self.send_now is not None:
+            conn.direct = self.write_now
+
+    def write_now(self, frame: str) -> bool:
+        """Write at once (no task to wake), only behind nothing: order is kept."""
+        return not self.inflight and self.send_now(frame)
 
     def send(self, obj: dict) -> None:
         self.conn.offer(dumps(obj))

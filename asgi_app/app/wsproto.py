@@ -18,6 +18,14 @@ FLOW_PINGS of them are unanswered, sends wait: a pong comes back only when the c
 read up to its ping, so no more than FLOW_WINDOW x FLOW_PINGS is ever on its way. A slow
 client's events then wait in the app's bounded queue, which closes it with 1013; that close
 frame is written at once, behind at most that much.
+
+Writing at once. A live event goes to every subscriber of a topic in one sweep. Through ASGI,
+each delivery wakes that connection's send task and passes Starlette, Uvicorn and a timeout
+(about half of the process' CPU at 1,000 subscribers, measured with py-spy). `send_now`, offered
+to the app as the scope extension `kit.send_now`, writes a text message to the socket in the
+sweep itself when nothing stands in the way (socket writable, flow window open, nothing queued
+before it), and the frame's bytes are built once per message, not once per subscriber.
+Otherwise it declines and the app queues the message for its send task, as before.
 """
 
 import asyncio
@@ -26,12 +34,26 @@ from collections import deque
 from itertools import count
 
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+from websockets.frames import Frame, Opcode
+from websockets.protocol import State
 
 DRAIN_QUIET = 1.0  # seconds without data: the client is done sending
 DRAIN_LIMIT = 10.0  # seconds at most, however long the client keeps sending
 CLOSE_TIMEOUT = 30.0  # seconds for the client to read up to our close frame and answer it
 FLOW_WINDOW = 32 * 1024  # message bytes (text: characters) between two flow pings
 FLOW_PINGS = 4  # unanswered flow pings before sends wait: at most ~128 KiB in flight
+
+# The last text frame built by send_now: one event's frame goes to every subscriber in one
+# sweep, as the same str object, so one entry is enough.
+_last_frame: tuple[str | None, bytes] = (None, b"")
+
+
+def text_frame(text: str) -> bytes:
+    """A server's (unmasked) text frame without extensions, built once per message."""
+    global _last_frame
+    if _last_frame[0] is not text:
+        _last_frame = (text, Frame(Opcode.TEXT, text.encode()).serialize(mask=False))
+    return _last_frame[1]
 
 
 class WebSocketProtocol(WebSocketsSansIOProtocol):
@@ -45,6 +67,30 @@ class WebSocketProtocol(WebSocketsSansIOProtocol):
         self.flow_sent = 0  # message bytes since the last flow ping
         self.flow_open = asyncio.Event()
         self.flow_open.set()
+
+    def handle_connect(self, event) -> None:
+        super().handle_connect(event)
+        if not self.close_sent:  # the handshake goes on: the app gets the scope
+            self.scope["extensions"]["kit.send_now"] = self.send_now
+
+    def send_now(self, text: str) -> bool:
+        """Write a text message now, if nothing stands in the way; False: queue it instead."""
+        if (
+            self.close_sent
+            or not self.handshake_complete
+            or not self.writable.is_set()  # the socket's buffer is full (pause_writing)
+            or not self.flow_open.is_set()
+            or self.conn.state is not State.OPEN
+            or self.conn.expect_continuation_frame
+            or self.conn.extensions  # per-message deflate: each connection's own bytes
+            or self.transport.is_closing()
+        ):
+            return False
+        self.transport.write(b"".join((*self.conn.data_to_send(), text_frame(text))))
+        self.flow_sent += len(text)
+        if self.flow_sent >= FLOW_WINDOW:
+            self.send_flow_ping()
+        return True
 
     # ---- bounded data in flight --------------------------------------------------------
 

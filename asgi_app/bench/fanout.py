@@ -17,6 +17,7 @@ import argparse
 import asyncio
 import json
 import multiprocessing as mp
+import resource
 import ssl
 import statistics
 import time
@@ -38,7 +39,7 @@ def ts_seconds(ts: str) -> float:
     return datetime.fromisoformat(ts.replace("Z", "+00:00")).timestamp()
 
 
-async def client_group(url, token, topic, n, ready, go, out, hold, connect_ip):
+async def client_group(url, token, topic, n, ready, go, out, hold, connect_ip, connect_port):
     """n subscribers in this process; report (opened, latencies)."""
     ws_url = url.replace("https://", "wss://") + "/rt/ws"
     headers = {"Authorization": f"Bearer {token}"}
@@ -51,7 +52,7 @@ async def client_group(url, token, topic, n, ready, go, out, hold, connect_ip):
         async with sem:
             # connect_ip: nginx's own address, to bypass Docker's userland port proxy, which
             # is not what is measured and gave out at a few thousand connections.
-            extra = {"host": connect_ip, "port": 443} if connect_ip else {}
+            extra = {"host": connect_ip, "port": connect_port} if connect_ip else {}
             ws = await websockets.connect(
                 ws_url,
                 ssl=ctx,
@@ -105,6 +106,23 @@ def asgi_memory(project: str) -> dict[str, int]:
     return out
 
 
+def asgi_cpu_seconds(project: str) -> float:
+    """CPU time used so far by the Uvicorn process of each asgi container (/proc/1/stat):
+    what a sweep costs the server, which a busy machine's wall-clock latency hides."""
+    d = docker.from_env()
+    found = d.containers.list(
+        filters={
+            "label": [f"com.docker.compose.project={project}", "com.docker.compose.service=asgi"]
+        }
+    )
+    ticks = 0
+    for c in found:
+        _rc, text = c.exec_run(["cat", "/proc/1/stat"])
+        fields = text.decode().rsplit(")", 1)[1].split()
+        ticks += int(fields[11]) + int(fields[12])  # utime, stime (fields 14, 15 of stat)
+    return ticks / 100  # USER_HZ
+
+
 def pct(xs: list[float], p: float) -> float:
     return statistics.quantiles(xs, n=1000)[int(p * 10) - 1] if len(xs) > 1 else xs[0]
 
@@ -120,12 +138,13 @@ def main():
     ap.add_argument("--interval", type=float, default=0.5)
     ap.add_argument("--procs", type=int, default=2)
     ap.add_argument("--connect-ip", help="nginx's container IP (Host stays the --url host)")
+    ap.add_argument("--connect-port", type=int, default=8443, help="nginx's port in its container")
     a = ap.parse_args()
 
     api = httpx.Client(base_url=a.url, verify=False, timeout=30)  # noqa: S501
     if a.connect_ip:
         api = httpx.Client(
-            base_url=f"https://{a.connect_ip}",
+            base_url=f"https://{a.connect_ip}:{a.connect_port}",
             headers={"Host": a.url.split("://", 1)[1]},
             verify=False,  # noqa: S501
             timeout=30,
@@ -140,11 +159,11 @@ def main():
     before = asgi_memory(a.project)
     ready, out, go = mp.Queue(), mp.Queue(), mp.Event()
     per = a.subscribers // a.procs
-    hold = a.events * a.interval + 5
+    hold = a.events * a.interval + 15  # late deliveries still count on a loaded box
     procs = [
         mp.Process(
             target=run_group,
-            args=(a.url, token, topic, per, ready, go, out, hold, a.connect_ip),
+            args=(a.url, token, topic, per, ready, go, out, hold, a.connect_ip, a.connect_port),
         )
         for _ in range(a.procs)
     ]
@@ -168,14 +187,28 @@ def main():
 
     go.set()
     time.sleep(1)
+    cpu_before = asgi_cpu_seconds(a.project)
     for i in range(a.events):
         api.post(f"/api/boards/{board}/cards/", json={"title": f"bench {i}"}).raise_for_status()
         time.sleep(a.interval)
+    time.sleep(2)  # the last sweep done
+    cpu_used = asgi_cpu_seconds(a.project) - cpu_before
+    print(
+        f"asgi CPU while {a.events} events went to {opened} subscribers: {cpu_used:.2f} s, "
+        f"{1000 * cpu_used / a.events:.1f} ms per event (idle keepalive included)"
+    )
     lat = []
     for _ in procs:
         lat += out.get(timeout=hold + 60)
     for p in procs:
         p.join()
+    # The load generator must not be the bottleneck: its client processes' CPU over the run.
+    cpu = resource.getrusage(resource.RUSAGE_CHILDREN)
+    wall = time.time() - t0
+    print(
+        f"client processes: {cpu.ru_utime + cpu.ru_stime:.1f} CPU s in {wall:.0f} s "
+        f"({100 * (cpu.ru_utime + cpu.ru_stime) / wall:.0f} % of one core)"
+    )
     expected = opened * a.events
     ms = sorted(x * 1000 for x in lat)
     print(f"delivered {len(ms)}/{expected} (event, subscriber) pairs")

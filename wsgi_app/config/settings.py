@@ -59,6 +59,9 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     # Fallback for runserver and direct hits; behind nginx, /static/ never reaches Django.
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # An ETag (hash of the body) on every GET that has none, and 304 to If-None-Match: a client
+    # polling a list it already has gets no body. Views with their own ETag keep it.
+    "django.middleware.http.ConditionalGetMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -213,7 +216,7 @@ REST_FRAMEWORK = {
     # JSON only: a form post (or any other type) gets 415, which also keeps cross-site
     # HTML forms from reaching the API without a CORS preflight.
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
-    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_RENDERER_CLASSES": ["core.renderers.JSONRenderer"],  # DRF's output, by orjson
     "DEFAULT_PAGINATION_CLASS": "core.pagination.PageNumberPagination",
     "DEFAULT_FILTER_BACKENDS": [
         "django_filters.rest_framework.DjangoFilterBackend",

@@ -127,7 +127,7 @@ def test_card_list_query_count_does_not_grow_with_its_length(as_alice, board):
 
     few, many = list_queries(3), list_queries(40)
     assert few == many
-    assert few >= 4  # user, count, cards, attachments: the capture really saw the queries
+    assert few >= 2  # user, the page with its count: the capture really saw the queries
 
 
 def test_board_list_query_count_does_not_grow(as_alice, alice, bob):
@@ -141,7 +141,7 @@ def test_board_list_query_count_does_not_grow(as_alice, alice, bob):
 
     few, many = list_queries(2), list_queries(20)
     assert few == many
-    assert few >= 4  # user, count, boards, members
+    assert few >= 3  # user, boards with their count, members
 
 
 def test_card_update_with_current_if_match(as_alice, card):
