@@ -199,8 +199,9 @@ def main() -> None:
     p.add_argument("--secrets", required=True, help="`docker secret inspect` of the kit's secrets")
     args = p.parse_args()
     args.replicas = {"wsgi": args.wsgi_replicas, "asgi": args.asgi_replicas}
+    # Each secret's labels say whose it is: kit.service, kit.file, kit.uid (swarm.sh secrets).
     available = [
-        {"name": x["Spec"]["Name"], **{k.removeprefix("kit."): v for k, v in x["Spec"]["Labels"].items()}}
+        {"name": x["Spec"]["Name"]} | {k[4:]: v for k, v in x["Spec"]["Labels"].items()}
         for x in json.loads(Path(args.secrets).read_text())
     ]
     json.dump(build(json.load(sys.stdin), args, available), sys.stdout, indent=1)
