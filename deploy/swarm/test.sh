@@ -6,33 +6,34 @@
 set -o errexit -o pipefail -o nounset
 cd "$(dirname "$0")/../.."
 
-lab=${SWARM_LAB:-}
-[ -n "$lab" ] && [ -x "$lab" ] || {
+[ -x "${SWARM_LAB:-}" ] || {
   echo "test-swarm: set SWARM_LAB to the swarm-lab script (it makes the 3-node swarm and stops" \
     "a node); .ci/run sets it. To deploy to a swarm of your own, set DOCKER_HOST and REGISTRY" \
     "and use make swarm-deploy." >&2
   exit 2
 }
 start=$SECONDS
+# The lab's own commands talk to this machine's engine, not to the swarm's manager.
+lab() { DOCKER_HOST='' "$SWARM_LAB" "$@"; }
 log() { printf '\n== %s (%ss)\n' "$*" "$((SECONDS - start))"; }
 
 export COMPOSE_PROJECT_NAME=${SWARM_TEST_PROJECT:-pykit-swarm-test}
 export COMPOSE="docker compose --env-file .env.example" SWARM_RESOLVE_IMAGE=never
 export REGISTRY=127.0.0.1:5000 IMAGE_TAG=t1
-# Both node ports alike, and many test clients from one address (the lab's NAT): no per-IP
-# limits for it, as `make test` does for its load steps.
 E2E_PASSWORD=$(tr -dc 'A-Za-z0-9' </dev/urandom | head -c 24 || true)
 export E2E_PASSWORD
 reports=build/test-reports
 images=(nginx wsgi asgi backup)
 
-teardown() { log "tear down"; "$lab" down || true; }
+teardown() { log "tear down"; lab down || true; }
 trap teardown EXIT
 
 log "swarm-lab up 3"
-"$lab" up 3 >/dev/null
-eval "$("$lab" env)"
+lab up 3 >/dev/null
+eval "$(lab env)"
 export DOCKER_HOST
+# Every test client comes from one address (the lab's NAT): no per-IP limits for it, as
+# `make test` does for its load steps.
 NGINX_RATE_ALLOWLIST=$(DOCKER_HOST='' docker network inspect swarm-lab -f '{{(index .IPAM.Config 0).Subnet}}')
 export NGINX_RATE_ALLOWLIST
 # Node 1 (the manager) holds the data; every node is an edge in its own zone.
@@ -76,7 +77,7 @@ while kill -0 "$tests_pid" 2>/dev/null; do
     rc=0
     case "$what" in
       deploy) IMAGE_TAG=$arg deploy/swarm/swarm.sh deploy >"$n.log" 2>&1 || rc=$? ;;
-      stop | start) "$lab" "$what" "$arg" >"$n.log" 2>&1 || rc=$? ;;
+      stop | start) lab "$what" "$arg" >"$n.log" 2>&1 || rc=$? ;;
       *) echo "unknown request: $what" >"$n.log"; rc=2 ;;
     esac
     cat "$n.log"

@@ -28,6 +28,8 @@ pytestmark = pytest.mark.timeout(600)
 STACK = os.environ["SWARM_STACK"]
 NODE_URLS = os.environ["SWARM_NODE_URLS"].split()
 STOP_BUDGET = 10  # seconds of failed requests a node failure may cost
+# This run's users (alice-<RUN>, ...): a lab may keep an earlier run's database.
+RUN = "-" + PASSWORD[:8]
 # The site's public origin: each lab node maps its own loopback port to the nodes' 443.
 ORIGIN = "https://127.0.0.1"
 
@@ -37,7 +39,7 @@ def login(login):
     """conftest's login, whose unsafe requests carry the site's public origin."""
 
     def _login(username: str) -> httpx.Client:
-        c = login(username)
+        c = login(username + RUN)
         c.headers["Origin"] = ORIGIN
         return c
 
@@ -60,11 +62,17 @@ def placement(swarm, service: str) -> list[str]:
 
 @pytest.fixture(scope="module")
 def users():
-    """alice (the helpers' default user) and a second user, signed up through the API."""
-    with httpx.Client(base_url=NODE_URLS[0], verify=False, timeout=15) as c:  # noqa: S501
+    """alice (the e2e helpers' default user) and bob, signed up through the API."""
+    with httpx.Client(
+        base_url=NODE_URLS[0],
+        verify=False,  # noqa: S501
+        timeout=15,
+        headers={"Origin": ORIGIN},
+    ) as c:
         for name in ("alice", "bob"):
-            r = c.post("/api/auth/signup", json={"username": name, "password": PASSWORD})
-            assert r.status_code in (201, 400), r.text  # 400: exists from an earlier run
+            r = c.post("/api/auth/signup", json={"username": name + RUN, "password": PASSWORD})
+            assert r.status_code == 201, r.text
+            c.cookies.clear()  # signed up is logged in: the next one signs up anonymously
 
 
 async def one_event_each_way(url: str, token: str, topic: str, publish) -> tuple[dict, dict]:
@@ -98,7 +106,7 @@ def test_every_part_answers_through_two_nodes_with_replicas_on_two(swarm, users,
             assert home.status_code == 200
             assert "<html" in home.text.lower()
             assert c.get("/static/").status_code in (403, 404)  # nginx's, not an app's
-            r = c.post("/api/auth/login", json={"username": "bob", "password": PASSWORD})
+            r = c.post("/api/auth/login", json={"username": "bob" + RUN, "password": PASSWORD})
             assert r.status_code == 200, r.text
             c.headers.update({"X-CSRFToken": c.cookies["csrftoken"], "Origin": ORIGIN})
             board = c.post("/api/boards/", json={"name": f"swarm {url}"})
