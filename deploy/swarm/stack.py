@@ -7,8 +7,8 @@ commands, environment, healthchecks, users, limits and volumes come from compose
 
 Parts, deployed in this order by deploy/swarm/swarm.sh:
   data     postgres and redis, pinned to the node labelled kit.data=true, with the networks
-  release  the one-shot release step: `migrate` (one task) and `static` (the collected static
-           files into each edge node's volume), Swarm jobs that run to completion
+  migrate  the one-shot release step (one task), a Swarm job that runs to completion
+  static   the collected static files into each edge node's volume (a task a node), a job too
   apps     everything that serves: nginx on every kit.edge=true node, wsgi, asgi, backup
 
 What differs from Compose, and why (README, "Past one host"):
@@ -34,7 +34,6 @@ import sys
 from pathlib import Path
 
 DATA = ("postgres", "redis")
-RELEASE = ("migrate", "static")
 APPS = ("nginx", "wsgi", "asgi", "backup")
 # Copied straight from the Compose service (names in the v3 schema that Swarm honours).
 KEEP = (
@@ -113,7 +112,7 @@ def app_rollout(health: dict) -> dict:
 
 def build(compose: dict, args, available: list[dict]) -> dict:
     svcs = compose["services"]
-    names = {"data": DATA, "release": RELEASE, "apps": APPS}[args.part]
+    names = {"data": DATA, "migrate": ("migrate",), "static": ("static",), "apps": APPS}[args.part]
     out: dict = {"version": "3.9", "services": {}}
     for name in names:
         src = svcs["migrate" if name == "static" else name]
@@ -190,7 +189,7 @@ def nginx_configs() -> dict[str, str]:
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--part", choices=("data", "release", "apps"), required=True)
+    p.add_argument("--part", choices=("data", "migrate", "static", "apps"), required=True)
     p.add_argument("--stack", required=True, help="the stack's name (prefix of its networks)")
     p.add_argument("--registry", required=True, help="where `swarm.sh push` put the images")
     p.add_argument("--tag", required=True, help="the release's image tag")

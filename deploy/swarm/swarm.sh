@@ -149,18 +149,18 @@ deploy() {
   docker stack deploy "${opts[@]}" --detach=true -c "$file" "$stack" >/dev/null
   until_running postgres redis
 
-  say "release step for $tag: migrate (one task), static files (each edge node)"
+  # One after the other (both write the static volume of the node migrate runs on), each
+  # never beside an older release's run: wait for that to end, then replace it.
+  say "release step for $tag: migrate (one task), then the static files (each edge node)"
   for job in migrate static; do
-    # Never beside an older release's step: wait for it, then replace it.
     until_done "$job" 600 || true
     docker service rm "${stack}_$job" >/dev/null 2>&1 || true
-  done
-  file=$(generate release)
-  docker stack deploy "${opts[@]}" --detach=true -c "$file" "$stack" >/dev/null
-  for job in migrate static; do
+    file=$(generate "$job")
+    docker stack deploy "${opts[@]}" --detach=true -c "$file" "$stack" >/dev/null
     until_done "$job" 600 || {
+      docker service ps --no-trunc --format '{{.Node}} {{.CurrentState}} {{.Error}}' "${stack}_$job" >&2 || true
       docker service logs --tail 50 "${stack}_$job" >&2 || true
-      fail "the release step $job of $tag failed (its logs above); nothing else was changed"
+      fail "the release step $job of $tag failed (above); the apps were not changed"
     }
   done
 

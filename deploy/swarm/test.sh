@@ -22,7 +22,7 @@ export COMPOSE="docker compose --env-file .env.example" SWARM_RESOLVE_IMAGE=neve
 export REGISTRY=127.0.0.1:5000 IMAGE_TAG=t1
 E2E_PASSWORD=$(tr -dc 'A-Za-z0-9' </dev/urandom | head -c 24 || true)
 export E2E_PASSWORD
-reports=build/test-reports
+reports=build/swarm-test-reports
 images=(nginx wsgi asgi backup)
 
 teardown() { log "tear down"; lab down || true; }

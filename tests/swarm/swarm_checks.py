@@ -89,8 +89,9 @@ async def one_event_each_way(url: str, token: str, topic: str, publish) -> tuple
             assert r.status_code == 200
             await asyncio.to_thread(publish)
             async with asyncio.timeout(15):
-                while (m := json.loads(await ws.recv()))["type"] != "event":
-                    pass
+                m: dict = {}
+                while not m.get("event", {}).get("type", "").startswith("card."):
+                    m = json.loads(await ws.recv())  # presence events come too
                 async for line in r.aiter_lines():
                     if line.startswith("data: ") and '"card.' in line:
                         return m["event"], json.loads(line[6:])
