@@ -16,7 +16,7 @@ PYTHON := $(shell python3 -c 'import sys; sys.exit(sys.version_info < (3, 11))' 
 
 .PHONY: help up down logs ps build migrate migrations superuser shell test test-template lint \
   loadtest compare bench lock clean init startapp dev deploy rollback backup backup-list restore \
-  restore-drill
+  restore-drill swarm-secrets swarm-push swarm-deploy swarm-rm test-swarm
 
 help: ## List the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z-]+:.*## / {printf "  \033[1m%-13s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -68,6 +68,21 @@ restore: ## Restore BACKUP=<name> into the running stack (stops writers, restore
 
 restore-drill: ## Restore the newest backup into a throwaway Postgres and check it (Django, row counts)
 	./scripts/backup.sh drill
+
+swarm-secrets: ## Swarm (DOCKER_HOST = a manager): create the kit's secrets there if absent, never printed
+	./deploy/swarm/swarm.sh secrets
+
+swarm-push: ## Swarm: build the images, tag them IMAGE_TAG (default: the git commit), push to REGISTRY
+	./deploy/swarm/swarm.sh push
+
+swarm-deploy: ## Swarm: data stores, the release step (migrate, static files), then the apps rolling
+	./deploy/swarm/swarm.sh deploy
+
+swarm-rm: ## Swarm: remove the stack (its volumes and secrets stay)
+	./deploy/swarm/swarm.sh rm
+
+test-swarm: ## The kit on a 3-node swarm-lab swarm (SWARM_LAB=path/to/swarm-lab): deploy, rolling update, node failure
+	./deploy/swarm/test.sh
 
 init: ## Make the kit your project: make init NAME="Acme Notes" [EXAMPLE=keep|drop]
 	@test -n "$(NAME)" || { echo 'init: give the name: make init NAME="Acme Notes" [EXAMPLE=keep|drop]' >&2; exit 2; }

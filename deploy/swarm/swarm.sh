@@ -1,0 +1,187 @@
+#!/usr/bin/env bash
+# The kit on a Docker Swarm (README, "Past one host"). `docker` talks to a manager through
+# DOCKER_HOST; images are built here and pushed to REGISTRY, which every node pulls from.
+#
+#   swarm.sh secrets   create the kit's secrets as Swarm secrets, if absent (never printed)
+#   swarm.sh push      build the images once, tag them IMAGE_TAG, push them to REGISTRY
+#   swarm.sh deploy    data stores, then the release step (jobs), then the apps, rolling
+#   swarm.sh rm        remove the stack (volumes and secrets stay)
+#
+# Settings: IMAGE_TAG (default: the git commit), REGISTRY, SWARM_STACK (default: the compose
+# project name), WSGI_REPLICAS / ASGI_REPLICAS (2 / 2), SWARM_SECRETS_VERSION (1),
+# SWARM_RESOLVE_IMAGE (always|changed|never: pin images to registry digests), BUILD_DOCKER_HOST
+# (the engine that builds and pushes; default: this machine's, whatever DOCKER_HOST says).
+set -o errexit -o pipefail -o nounset
+cd "$(dirname "$0")/../.."
+
+read -r -a compose <<<"${COMPOSE:-docker compose}"
+here=deploy/swarm
+tag=${IMAGE_TAG:-$(git rev-parse --short HEAD 2>/dev/null || true)}
+version=${SWARM_SECRETS_VERSION:-1}
+resolve=${SWARM_RESOLVE_IMAGE:-always}
+me=swarm
+
+say() { printf '%s: %s\n' "$me" "$*" >&2; }
+fail() { say "$*"; exit 1; }
+config() { DOCKER_HOST=${BUILD_DOCKER_HOST:-} "${compose[@]}" config --format json; }
+stack=${SWARM_STACK:-$(config | python3 -c 'import json, sys; print(json.load(sys.stdin)["name"])')}
+
+need() {
+  [ -n "${DOCKER_HOST:-}" ] || say "DOCKER_HOST is not set: using the local engine as the manager"
+  [ "$(docker info -f '{{.Swarm.ControlAvailable}}')" = true ] \
+    || fail "the engine at ${DOCKER_HOST:-the local socket} is not a swarm manager: point DOCKER_HOST at one"
+  [ -n "${REGISTRY:-}" ] || fail "set REGISTRY to the registry every node pulls from (e.g. 127.0.0.1:5000)"
+  [ -n "$tag" ] || fail "set IMAGE_TAG (no git commit to name the release)"
+}
+
+kit_secrets() {  # the IDs of this stack's secrets of this version
+  docker secret ls -q --filter "label=kit.stack=$stack" --filter "label=kit.version=$version"
+}
+
+# Every secret as scripts/init-secrets.sh makes and hands them out (run in a throwaway
+# container, values given in the environment taken as under Compose), each file of
+# /run/secrets-for/<service>/ a Swarm secret labelled with its service, file and owner.
+secrets() {
+  need
+  local have tmp services
+  have=$(kit_secrets | wc -l)
+  if [ "$have" -gt 0 ]; then
+    [ "$have" = "$(docker secret ls -q --filter "label=kit.stack=$stack" --filter "label=kit.version=$version" --filter label=kit.complete=1 | wc -l)" ] \
+      && { say "the secrets of $stack (version $version) exist: nothing to do"; return; }
+    fail "the secrets of $stack version $version are incomplete (an interrupted run): remove them" \
+      "(docker secret rm \$(docker secret ls -q --filter label=kit.stack=$stack)) or set SWARM_SECRETS_VERSION"
+  fi
+  services=$(config | python3 -c 'import json, sys
+s = json.load(sys.stdin)["services"]["secrets"]["volumes"]
+print(" ".join(v["target"] for v in s if v["target"].startswith("/run/secrets-for/")))')
+  tmp=$(mktemp -d) && chmod 0700 "$tmp"
+  trap 'rm -rf "$tmp"' RETURN
+  mkdir "$tmp/in" "$tmp/out"
+  cp scripts/init-secrets.sh "$tmp/in/"
+  printf 'DJANGO_SECRET_KEY=%s\nPOSTGRES_PASSWORD=%s\nREALTIME_TOKEN_KEY=%s\n' "${DJANGO_SECRET_KEY:-}" \
+    "${POSTGRES_PASSWORD:-}" "${REALTIME_TOKEN_KEY:-}" >"$tmp/in/env"
+  # shellcheck disable=SC2016  # expanded in the container
+  tar -C "$tmp/in" -c . | docker run --rm -i --network none --cap-drop ALL \
+    --cap-add CHOWN --cap-add DAC_OVERRIDE --cap-add FOWNER debian:trixie-slim sh -c '
+      mkdir -p /in /run/kit-secrets /run/kit-secret-input $0 && tar -x -C /in \
+      && cp /in/env /run/kit-secret-input/env && sh /in/init-secrets.sh >&2 \
+      && tar -c --numeric-owner -C /run/secrets-for .' "$services" >"$tmp/out.tar"
+  tar -x -C "$tmp/out" -f "$tmp/out.tar"
+  tar -tv --numeric-owner -f "$tmp/out.tar" | awk '$1 ~ /^-/ {split($2, o, "/"); print o[1], $NF}' |
+    while read -r uid path; do
+      local svc=${path#./} && svc=${svc%%/*} file=${path##*/}
+      docker secret create --label "kit.stack=$stack" --label "kit.version=$version" \
+        --label "kit.service=$svc" --label "kit.file=$file" --label "kit.uid=$uid" \
+        --label kit.complete=1 "${stack}_${svc}_${file//./_}_v$version" "$tmp/out/$path" >/dev/null
+      say "created ${stack}_${svc}_${file//./_}_v$version"
+    done
+}
+
+push() {
+  need
+  local images
+  images=$(config | python3 -c 'import json, sys
+for s in json.load(sys.stdin)["services"].values():
+    if "build" in s and not s.get("profiles"): print(s["image"])' | sort -u)
+  say "building $(echo "$images" | wc -l) images"
+  DOCKER_HOST=${BUILD_DOCKER_HOST:-} "${compose[@]}" build --quiet nginx wsgi asgi backup
+  for image in $images; do
+    DOCKER_HOST=${BUILD_DOCKER_HOST:-} docker tag "$image" "$REGISTRY/${image%%:*}:$tag"
+    DOCKER_HOST=${BUILD_DOCKER_HOST:-} docker push -q "$REGISTRY/${image%%:*}:$tag" >/dev/null
+    say "pushed $REGISTRY/${image%%:*}:$tag"
+  done
+}
+
+generate() {  # generate PART -> the stack file's path
+  local secrets=$work/secrets.json
+  [ -s "$secrets" ] || { kit_secrets | xargs -r docker secret inspect >"$secrets"; }
+  config | python3 "$here/stack.py" --part "$1" --stack "$stack" --registry "$REGISTRY" \
+    --tag "$tag" --secrets "$secrets" --wsgi-replicas "${WSGI_REPLICAS:-2}" \
+    --asgi-replicas "${ASGI_REPLICAS:-2}" >"$work/$1.json"
+  echo "$work/$1.json"
+}
+
+tasks() {  # tasks SERVICE -> one "desired-state current-state" line per task
+  docker service ps "${stack}_$1" --format '{{.DesiredState}} {{.CurrentState}}' 2>/dev/null || true
+}
+
+# until_done SERVICE SECONDS: a job's tasks all complete, or there is no such job (0); one
+# failed, or the time is up (1).
+until_done() {
+  local deadline=$((SECONDS + $2)) states
+  docker service inspect "${stack}_$1" >/dev/null 2>&1 || return 0
+  while [ "$SECONDS" -lt "$deadline" ]; do
+    states=$(tasks "$1" | awk '{print $2}')
+    if grep -qE '^(Failed|Rejected|Orphaned)' <<<"$states"; then return 1; fi
+    if [ -n "$states" ] && ! grep -qvE '^Complete' <<<"$states"; then return 0; fi
+    sleep 2
+  done
+  return 1
+}
+
+# until_running SERVICE... : each has as many running tasks as it wants (healthy, if it has a
+# healthcheck: Swarm reports a task running only then).
+until_running() {
+  local svc deadline=$((SECONDS + 240)) line
+  for svc in "$@"; do
+    while line=$(docker service ls --filter "name=${stack}_$svc" --format '{{.Name}} {{.Replicas}}' \
+      | awk -v n="${stack}_$svc" '$1 == n {print $2}'); do
+      [ -n "$line" ] && [ "${line%%/*}" = "${line##*/}" ] && break
+      [ "$SECONDS" -lt "$deadline" ] || fail "$svc is not running ($line): docker service ps ${stack}_$svc"
+      sleep 2
+    done
+  done
+}
+
+deploy() {
+  need
+  [ "$(kit_secrets | wc -l)" -gt 0 ] || fail "no secrets for $stack: run make swarm-secrets first"
+  for label in kit.data kit.edge; do
+    [ -n "$(docker node ls -q --filter "node.label=$label=true")" ] || fail "no node has the label $label=true:" \
+      "docker node update --label-add $label=true NODE (README, Past one host)"
+  done
+  work=$(mktemp -d)
+  trap 'rm -rf "$work"' EXIT
+  local opts=(--resolve-image "$resolve" --with-registry-auth) file
+
+  say "data stores (postgres, redis), networks"
+  file=$(generate data)
+  docker stack deploy "${opts[@]}" --detach=true -c "$file" "$stack" >/dev/null
+  until_running postgres redis
+
+  # One after the other (both write the static volume of the node migrate runs on), each
+  # never beside an older release's run: wait for that to end, then replace it.
+  say "release step for $tag: migrate (one task), then the static files (each edge node)"
+  for job in migrate static; do
+    until_done "$job" 600 || true
+    docker service rm "${stack}_$job" >/dev/null 2>&1 || true
+    file=$(generate "$job")
+    docker stack deploy "${opts[@]}" --detach=true -c "$file" "$stack" >/dev/null
+    until_done "$job" 600 || {
+      docker service ps --no-trunc --format '{{.Node}} {{.CurrentState}} {{.Error}}' "${stack}_$job" >&2 || true
+      docker service logs --tail 50 "${stack}_$job" >&2 || true
+      fail "the release step $job of $tag failed (above); the apps were not changed"
+    }
+  done
+
+  say "apps: nginx, wsgi, asgi, backup on $tag (rolling, one replica at a time)"
+  file=$(generate apps)
+  docker stack deploy "${opts[@]}" --detach=false -c "$file" "$stack" >"$work/deploy.log" 2>&1 ||
+    { cat "$work/deploy.log" >&2; fail "docker stack deploy failed"; }
+  local svc state failed=""
+  for svc in nginx wsgi asgi backup; do
+    state=$(docker service inspect -f '{{if .UpdateStatus}}{{.UpdateStatus.State}}{{end}}' "${stack}_$svc")
+    case "$state" in ""|completed) ;; *) failed+=" $svc ($state)" ;; esac
+  done
+  [ -z "$failed" ] || fail "not rolled out:$failed: docker service ps ${stack}_<service> shows why"
+  until_running nginx wsgi asgi
+  say "deployed $tag to $stack"
+}
+
+case "${1:-}" in
+  secrets) secrets ;;
+  push) push ;;
+  deploy) deploy ;;
+  rm) docker stack rm "$stack" && say "removed $stack (volumes and secrets stay)" ;;
+  *) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+esac
