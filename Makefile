@@ -8,6 +8,9 @@ TOOLS := $(COMPOSE) -f compose.yaml -f compose.test.yaml
 DEV := $(COMPOSE) -f compose.yaml -f compose.dev.yaml
 PROFILE ?= load
 EXAMPLE ?= keep
+# Prometheus' own checker, in its image: the config, the alert rules, their unit tests.
+PROMTOOL := docker run --rm --network none -v "$$PWD/monitoring:/monitoring:ro" -w /monitoring/tests \
+  --entrypoint promtool prom/prometheus:v2.53.3
 # Files written into the source tree by a container belong to you, not root.
 AS_ME := --user "$$(id -u):$$(id -g)"
 # init is Python 3.11+ standard library: the host's python3 if it is one, else the image's.
@@ -104,12 +107,15 @@ test: lint ## Lint, then build and test a separate stack end to end; ends with o
 test-template: ## The kit as a template: init, startapp, copier copy/update, the dev loop (make test runs it)
 	./scripts/test-template.sh
 
-lint: ## ruff (lint + format), hadolint, compose-lint, actionlint, nginx -t, docker compose config
+lint: ## ruff (lint + format), hadolint, compose-lint, actionlint, nginx -t, compose config, promtool
 	$(COMPOSE) config --quiet
 	$(TOOLS) config --quiet
 	$(TOOLS) --profile tools build lint
 	$(TOOLS) --profile tools run --rm lint
 	./scripts/nginx-test.sh
+	$(PROMTOOL) check config /monitoring/prometheus.yml
+	$(PROMTOOL) check rules /monitoring/rules/kit.yml
+	$(PROMTOOL) test rules kit.test.yml
 
 loadtest: ## Run a Locust profile headless against the running stack (PROFILE=smoke|load|stress|soak)
 	./loadtest/run.sh $(PROFILE)

@@ -39,6 +39,7 @@ put realtime_token_key REALTIME_TOKEN_KEY
 put redis_django_password
 put redis_asgi_password
 put redis_admin_password
+put postgres_monitor_password
 
 give() {  # give SERVICE UID SOURCE [TARGET]: a 0400 copy in /run/secrets-for/SERVICE
   dir=/run/secrets-for/$1
@@ -58,20 +59,28 @@ give wsgi 10001 django_secret_key
 give wsgi 10001 postgres_password
 give wsgi 10001 realtime_token_key
 give wsgi 10001 redis_django_password redis_password
+give wsgi 10001 postgres_monitor_password  # `migrate` sets the exporter's role password
 lock wsgi 10001
 give asgi 10001 realtime_token_key
 give asgi 10001 redis_asgi_password redis_password
 lock asgi 10001
 give postgres 999 postgres_password
 lock postgres 999
+# The exporters (monitoring profile) run as nobody.
+give monitoring 65534 postgres_monitor_password
+lock monitoring 65534
 
 # Redis reads its users from an ACL file with SHA-256 hashes of the passwords (never the
-# passwords). The default user is off: every connection must authenticate. Keys by purpose
+# passwords). Without a login only INFO and PING run (default user). Keys by purpose
 # (docs/design.md, "Redis"); Pub/Sub channels carry no data at rest, so they are not split.
 hash() { printf '%s' "$(cat "$store/$1")" | sha256sum | cut -d' ' -f1; }
 acl=/run/secrets-for/redis/users.acl
 {
-  echo "user default off resetkeys resetchannels -@all"
+  # Without a login (the metrics exporter): server statistics (INFO) and PING only, no key,
+  # no channel. redis_exporter 1.69 cannot log in as a user of its own with a password from a
+  # file (oliver006/redis_exporter#1060), and a password in its environment would show in
+  # `docker inspect`; what INFO tells stays on the internal `data` network.
+  echo "user default on nopass resetkeys resetchannels -@all +info +ping"
   # Django: cache and sessions (prefix wsgi), event streams, real-time access sets, io-wait;
   # FLUSHDB is cache.clear().
   echo "user django on #$(hash redis_django_password) ~wsgi:* ~events:* ~rt:acl:* ~iowait:* allchannels +@all -@dangerous +flushdb"

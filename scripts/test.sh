@@ -9,13 +9,15 @@ cd "$(dirname "$0")/.."
 export COMPOSE_PROJECT_NAME=${TEST_PROJECT:-pykit-test}
 export HTTP_PORT=${TEST_HTTP_PORT:-18080} HTTPS_PORT=${TEST_HTTPS_PORT:-18443}
 export BIND_ADDRESS=127.0.0.1
+export PROMETHEUS_PORT=${TEST_PROMETHEUS_PORT:-19090}
 # Replicas prove balancing and fan-out across processes; fewer workers each keep 2 cores sane.
 export GUNICORN_WORKERS=2 GUNICORN_THREADS=4
 E2E_PASSWORD=$(tr -dc 'A-Za-z0-9' </dev/urandom | head -c 24 || true)
 export E2E_PASSWORD
 
 # .env.example, not a developer's .env: the tests see the documented defaults.
-compose=(docker compose --env-file .env.example -f compose.yaml -f compose.test.yaml --profile tests)
+compose=(docker compose --env-file .env.example -f compose.yaml -f compose.test.yaml --profile tests
+  --profile monitoring)
 reports=build/test-reports
 start=$SECONDS
 
@@ -80,7 +82,8 @@ log "build"
 
 log "start the test stack and wait until it is healthy"
 if ! "${compose[@]}" up --detach --wait --wait-timeout 240 --scale wsgi=3 --scale asgi=2 \
-  nginx wsgi asgi migrate redis postgres backup; then
+  nginx wsgi asgi migrate redis postgres backup \
+  prometheus alertmanager nginx-exporter redis-exporter postgres-exporter; then
   "${compose[@]}" ps --all
   "${compose[@]}" logs --tail 60
   echo "the test stack did not become healthy" >&2
@@ -115,7 +118,8 @@ log "load test (smoke profile, SLO gates)"
 # test stack's nginx for this step and schemathesis's, so the per-IP limits the e2e tests
 # proved don't turn them into rate-limit tests.
 gateway=$(docker network inspect "${COMPOSE_PROJECT_NAME}_edge" -f '{{(index .IPAM.Config 0).Gateway}}')
-NGINX_RATE_ALLOWLIST="$gateway/32" "${compose[@]}" up --detach --wait --no-deps nginx
+# nginx-exporter lives in nginx's network namespace: it is recreated with nginx.
+NGINX_RATE_ALLOWLIST="$gateway/32" "${compose[@]}" up --detach --wait --no-deps nginx nginx-exporter
 KIT_LOADTEST_JUNIT=$reports/loadtest.xml ./loadtest/run.sh smoke || status=1
 
 log "schemathesis: both OpenAPI documents"

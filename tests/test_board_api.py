@@ -109,7 +109,7 @@ def test_other_users_cannot_see_a_board_until_they_are_members(alice_board, as_u
     accepted = bob.post(f"/api/invitations/{mine['id']}/accept")
     assert accepted.json()["members"] == ["bob"]
     assert bob.get(f"/api/boards/{board['id']}/").status_code == 200
-    assert_error(bob.delete(f"/api/boards/{board['id']}/"), 403, "permission_denied")
+    assert_error(bob.delete(f"/api/boards/{board['id']}/"), 403, "forbidden")
 
 
 def test_malformed_json_is_400(alice_board):
@@ -183,7 +183,7 @@ def test_unsafe_request_without_csrf_token_is_refused(alice_board):
 
 
 def test_anonymous_api_is_401(client):
-    assert_error(client.get("/api/boards/"), 401, "not_authenticated")
+    assert_error(client.get("/api/boards/"), 401, "unauthorized")
 
 
 def test_session_cookies_are_secure_behind_tls(as_user):
@@ -228,11 +228,9 @@ def test_static_files_are_hashed_and_precompressed(client):
     assert "immutable" in response.headers["cache-control"]
 
 
-def test_card_writes_reach_a_live_subscriber(alice_board, https_url):
-    """What Django publishes after commit arrives on /rt/sse (the FastAPI side) in order."""
-    alice, board = alice_board
-    topic = f"board.{board['id']}"
-    token = alice.post("/api/realtime/token").json()["token"]
+def listen_sse(https_url: str, token: str, topic: str, count: int):
+    """A thread reading `topic` on /rt/sse until `count` card events came; returns it, started
+    and subscribed, and the list it fills."""
     received, subscribed = [], threading.Event()
 
     def listen():
@@ -251,13 +249,22 @@ def test_card_writes_reach_a_live_subscriber(alice_board, https_url):
                     event = json.loads(line.removeprefix("data:"))
                     if event.get("type", "").startswith("card."):
                         received.append(event)
-                if len(received) == 2:
+                if len(received) == count:
                     return
 
     listener = threading.Thread(target=listen, daemon=True)
     listener.start()
     assert subscribed.wait(10)
     time.sleep(0.5)  # let the subscription settle on the asgi side
+    return listener, received
+
+
+def test_card_writes_reach_a_live_subscriber(alice_board, https_url):
+    """What Django publishes after commit arrives on /rt/sse (the FastAPI side) in order."""
+    alice, board = alice_board
+    topic = f"board.{board['id']}"
+    token = alice.post("/api/realtime/token").json()["token"]
+    listener, received = listen_sse(https_url, token, topic, 2)
     card = alice.post(f"/api/boards/{board['id']}/cards/", json={"title": "live"}).json()
     alice.patch(f"/api/cards/{card['id']}/", json={"column": "done"}, headers={"If-Match": '"1"'})
     listener.join(10)
@@ -327,3 +334,61 @@ def test_card_created_reaches_websocket_and_sse(login, https_url):
     assert sse_data["topic"] == topic
     assert sse_id == sse_data["id"]  # SSE id: is the event id
     assert ws_sub.cards == [sse_id]  # the same event, once, on the WebSocket too
+
+
+def logs_with(containers, service: str, text: str, since: float) -> list[dict]:
+    """The JSON log lines of a service's replicas since `since` that mention `text`."""
+    found = []
+    for c in containers(service):
+        for line in c.logs(since=int(since) - 1).decode(errors="replace").splitlines():
+            if text in line:
+                found.append(json.loads(line))
+    return found
+
+
+def test_a_chosen_request_id_follows_a_card_from_nginx_to_every_delivery(
+    alice_board, https_url, containers
+):
+    """A trusted proxy's X-Request-ID (here: curl on nginx's loopback, NGINX_REAL_IP_FROM)
+    is the id nginx logs and forwards; Django logs it and puts it in the event's envelope;
+    the real-time service logs each delivery of that event with it."""
+    alice, board = alice_board
+    topic = f"board.{board['id']}"
+    token = alice.post("/api/realtime/token").json()["token"]
+    rid = f"e2e-{uuid.uuid4().hex}"
+    since = time.time()
+    listener, received = listen_sse(https_url, token, topic, 1)
+    [nginx] = containers("nginx")
+    cookies = "; ".join(f"{k}={v}" for k, v in alice.cookies.items())
+    code, out = nginx.exec_run(
+        [
+            "curl", "-sk", "-o", "/dev/null", "-w", "%{http_code}",
+            "-H", "Host: 127.0.0.1", "-H", f"Origin: {https_url}",
+            "-H", f"Cookie: {cookies}", "-H", f"X-CSRFToken: {alice.cookies['csrftoken']}",
+            "-H", "Content-Type: application/json", "-H", "X-Forwarded-For: 198.51.100.9",
+            "-H", f"X-Request-ID: {rid}",
+            "--data", '{"title": "traced"}',
+            f"https://127.0.0.1:8443/api/boards/{board['id']}/cards/",
+        ]
+    )  # fmt: skip
+    assert (code, out.decode()) == (0, "201")
+    listener.join(10)
+    assert [e["request_id"] for e in received] == [rid]
+
+    def everywhere():
+        return {s: logs_with(containers, s, rid, since) for s in ("nginx", "wsgi", "asgi")}
+
+    for _ in range(20):  # Docker's log pipe may lag a little
+        found = everywhere()
+        if all(found.values()):
+            break
+        time.sleep(0.25)
+    assert all(found.values()), found
+    [access] = found["nginx"]
+    assert access["uri"] == f"/api/boards/{board['id']}/cards/"
+    assert access["status"] == 201
+    assert any(e.get("path") == access["uri"] for e in found["wsgi"])
+    delivered = [e for e in found["asgi"] if e["msg"] == "event delivered"]
+    assert delivered
+    assert all(e["topic"] == topic for e in delivered)
+    assert all(e["request_id"] == rid for entries in found.values() for e in entries)

@@ -126,7 +126,8 @@ def access_log(nginx, since: float) -> list[dict]:
     for line in raw.splitlines():
         if line.startswith("{"):
             entries.append(json.loads(line))
-    return entries
+    # The entrypoint's lines are JSON too (nginx/log/json-lines.sh): keep the requests.
+    return [e for e in entries if e["logger"] == "nginx.access"]
 
 
 def log_for(nginx, since: float, request_ids: set[str]) -> dict[str, dict]:

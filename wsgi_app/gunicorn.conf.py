@@ -1,8 +1,6 @@
 """Gunicorn for the Django service, behind nginx. Every value says why it is what it is."""
 
-import json
 import os
-from datetime import UTC, datetime
 
 from gunicorn.glogging import Logger
 
@@ -74,6 +72,52 @@ control_socket_disable = True
 accesslog = "-"
 errorlog = "-"
 loglevel = os.environ.get("GUNICORN_LOG_LEVEL", "info")
+# Gunicorn's own messages in the kit's one log shape (core/logging.py); access lines are
+# already JSON (JsonLogger below) and pass through as they are.
+logconfig_dict = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {
+        "json": {"()": "core.logging.JsonFormatter"},
+        "raw": {"format": "%(message)s"},
+    },
+    "handlers": {
+        "error": {
+            "class": "logging.StreamHandler",
+            "formatter": "json",
+            "stream": "ext://sys.stdout",
+        },
+        "access": {
+            "class": "logging.StreamHandler",
+            "formatter": "raw",
+            "stream": "ext://sys.stdout",
+        },
+    },
+    # Gunicorn merges this over its defaults, whose root logger names a handler replaced here.
+    "root": {"handlers": ["error"], "level": "INFO"},
+    "loggers": {
+        "gunicorn.error": {"handlers": ["error"], "level": loglevel.upper(), "propagate": False},
+        "gunicorn.access": {"handlers": ["access"], "level": "INFO", "propagate": False},
+    },
+}
+
+# Metrics (core/metrics.py): the workers write their values under PROMETHEUS_MULTIPROC_DIR
+# (compose/start empties it) and the arbiter serves the sum on this internal port (never
+# proxied by nginx).
+metrics_port = env_int("METRICS_PORT", 9100)
+
+
+def when_ready(server):
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR") and metrics_port:
+        from core import metrics
+
+        metrics.serve_multiprocess(metrics_port)
+
+
+def child_exit(server, worker):
+    from core import metrics
+
+    metrics.worker_exited(worker.pid)
 
 
 class JsonLogger(Logger):
@@ -87,9 +131,7 @@ class JsonLogger(Logger):
         if not self.cfg.accesslog or req.path in ("/api/healthz", "/api/readyz"):
             return  # the healthcheck every 5 s is noise
         headers = dict(req.headers)
-        line = {
-            "ts": datetime.now(UTC).isoformat(timespec="milliseconds"),
-            "request_id": headers.get("X-REQUEST-ID", ""),
+        fields = {
             "client": headers.get("X-REAL-IP", environ.get("REMOTE_ADDR", "")),
             "method": req.method,
             "path": req.path,
@@ -99,7 +141,10 @@ class JsonLogger(Logger):
             "duration_ms": round(request_time.seconds * 1000 + request_time.microseconds / 1000, 2),
             "user_agent": headers.get("USER-AGENT", ""),
         }
-        self.access_log.info(json.dumps(line))
+        from core import logging as kit_logging  # Django's package: after the config loaded
+
+        rid = headers.get("X-REQUEST-ID", "")[:64]
+        self.access_log.info(kit_logging.line("INFO", "gunicorn.access", "request", rid, **fields))
 
 
 logger_class = JsonLogger

@@ -9,6 +9,7 @@ from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
 from .access import REVOKED
+from .logs import request_id
 
 ID_RE = re.compile(r"^(\d{1,20})(?:-(\d{1,20}))?$")
 StreamId = tuple[int, int]
@@ -92,7 +93,14 @@ async def publish(
     PUBLISH the JSON bytes channels_redis' JSON serializer writes for
     group_send(topic, {"type": "rt.event", "event": envelope}), so Channels consumers read it.
     """
-    body = {"topic": topic, "type": type_, "ts": now_iso(), "actor": actor, "data": data}
+    body = {
+        "topic": topic,
+        "type": type_,
+        "ts": now_iso(),
+        "actor": actor,
+        "data": data,
+        "request_id": request_id.get(),  # the request that caused it, if any
+    }
     entry_id = await redis.xadd(
         stream_key(topic), {"event": dumps(body)}, maxlen=maxlen, approximate=True
     )

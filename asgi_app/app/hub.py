@@ -27,7 +27,7 @@ from collections.abc import Callable
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
-from . import access
+from . import access, metrics
 from .auth import User
 from .events import (
     ZERO,
@@ -41,6 +41,7 @@ from .events import (
     read_after,
     stream_info,
 )
+from .logs import log_delivery
 from .settings import Settings
 
 log = logging.getLogger("asgi.hub")
@@ -81,6 +82,7 @@ class Conn:
     def close(self, code: int, reason: str) -> None:
         if not self.closed.is_set():
             self.close_code, self.close_reason = code, reason
+            metrics.closed(self.kind, code)
             self.closed.set()
             self.ready.set()
             self.room.set()
@@ -161,6 +163,7 @@ class Subscription:
             return  # already delivered: replay and live overlap are de-duplicated here
         self.after = ev.sid
         self.conn.offer(self.conn.frame(ev))
+        metrics.delivered(ev, self.conn.kind)
 
 
 class Feed:
@@ -407,6 +410,7 @@ class Hub:
                 raise
             except (RedisError, OSError) as e:
                 log.warning("pubsub connection lost (%r); reconnecting", e)
+                metrics.REDIS_RECONNECTS.inc()
                 await asyncio.sleep(0.5)
                 # redis-py resubscribes on reconnect; catch up on what was published meanwhile.
                 for feed in self.feeds.values():
@@ -437,6 +441,7 @@ class Hub:
                                 self._revoke(sub)
                             else:
                                 sub.push(ev)
+                        log_delivery(ev, len(feed.subs))
                     feed.head = last
                     if n < BATCH:
                         break

@@ -15,8 +15,9 @@ from redis.asyncio import BlockingConnectionPool, Redis
 from redis.exceptions import RedisError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from . import docs, realtime
+from . import docs, metrics, realtime
 from .hub import Hub
+from .logs import RequestLog
 from .routes import board_export  # example
 from .settings import get_settings
 from .web import STATUS_CODES, current_user, error, errors
@@ -66,6 +67,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     shutdown = Shutdown()
     shutdown.install()
     await hub.start()
+    metrics.serve(hub)
 
     async def close_on_shutdown() -> None:
         await shutdown.event.wait()
@@ -93,6 +95,7 @@ app = FastAPI(
     docs_url=None,  # docs.install: self-hosted assets, no CDN
     redoc_url=None,
 )
+app.add_middleware(RequestLog)
 app.include_router(realtime.router)
 app.include_router(board_export.router)  # example
 docs.install(app)
@@ -112,7 +115,7 @@ async def http_error(request: Request, exc: StarletteHTTPException) -> JSONRespo
 @app.exception_handler(RequestValidationError)
 async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
     fields = {".".join(str(p) for p in e["loc"][1:]) or "request": e["msg"] for e in exc.errors()}
-    return error(422, "invalid", "the request is not valid", fields)
+    return error(422, "validation_failed", "the request is not valid", fields)
 
 
 @app.exception_handler(RedisError)

@@ -10,11 +10,11 @@ from . import auth
 class ErrorDetail(BaseModel):
     code: str
     message: str
-    fields: dict[str, str] | None = None  # per field, for 422
+    fields: dict[str, str]  # per field for 422, else {}: always present
 
 
 class ErrorBody(BaseModel):
-    """Every error answer: {"error": {"code", "message", "fields"?}}."""
+    """Every error answer: {"error": {"code", "message", "fields"}} (docs/protocol.md)."""
 
     error: ErrorDetail
 
@@ -35,9 +35,7 @@ def errors(*statuses: int) -> dict:
 
 
 def error(status: int, code: str, message: str, fields: dict | None = None) -> JSONResponse:
-    body: dict = {"code": code, "message": message}
-    if fields:
-        body["fields"] = fields
+    body = {"code": code, "message": message, "fields": fields or {}}
     return JSONResponse({"error": body}, status_code=status)
 
 

@@ -27,7 +27,7 @@ def test_io_wait_waits_and_validates(server):
     for ms in (-1, 4001):
         bad = httpx.get(server.url + "/rt/io-wait", params={"ms": ms}, headers=auth)
         assert bad.status_code == 422
-        assert bad.json()["error"]["code"] == "invalid"
+        assert bad.json()["error"]["code"] == "validation_failed"
         assert "ms" in bad.json()["error"]["fields"]
 
 

@@ -57,6 +57,8 @@ class Env(BaseSettings):
 
     attachment_max_bytes: int = Field(default=5 * 1024 * 1024, gt=0)
     gunicorn_threads: str = ""
+    # The /status page's source (the `monitoring` profile's Prometheus, on `backend`).
+    prometheus_url: str = "http://prometheus:9090"
 
     @model_validator(mode="after")
     def _redis_password_in_urls(self) -> Self:

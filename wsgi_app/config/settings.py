@@ -56,6 +56,7 @@ MIDDLEWARE = [
     # the container healthcheck (plain HTTP, Host 127.0.0.1:8000) works whatever the hosts.
     "core.middleware.HealthCheckMiddleware",
     "core.middleware.RequestIDMiddleware",
+    "core.metrics.MetricsMiddleware",  # after the probes: they are not traffic
     "django.middleware.security.SecurityMiddleware",
     # Fallback for runserver and direct hits; behind nginx, /static/ never reaches Django.
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -238,6 +239,8 @@ SPECTACULAR_SETTINGS = {
     "COMPONENT_SPLIT_REQUEST": True,
 }
 
+# The /status page reads its numbers here (the `monitoring` profile's Prometheus).
+PROMETHEUS_URL = env.prometheus_url
 LOGIN_URL = "/"  # core's home page is the login form
 SITE_NAME = "Pykit"  # the name pages and the header show (`make init` renames it)
 CSRF_FAILURE_VIEW = "core.errors.csrf_failure"  # JSON under /api/

@@ -29,11 +29,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import psycopg
+from prometheus_client import REGISTRY, start_http_server
+from prometheus_client.core import GaugeMetricFamily
 from psycopg import sql
+
+from core import logging as kit_logging
 
 BACKUP_DIR = Path(os.environ.get("BACKUP_DIR", "/backups"))
 PG_BIN = Path(os.environ.get("PG_BIN", "/usr/lib/postgresql/17/bin"))
-# The drill's last success, read by the healthcheck (and later by metrics).
+# The drill's last success, read by the healthcheck and the metrics (BackupMetrics).
 LAST_GOOD_DRILL = BACKUP_DIR / "last-good-drill.json"
 STARTED = Path(tempfile.gettempdir()) / "backup-service-started"
 # Objects owned by whoever restores: the throwaway server's user, or the live one.
@@ -46,7 +50,10 @@ class Refused(Exception):
 
 
 def log(**fields) -> None:
-    print(json.dumps({"ts": now_iso(), **fields}), flush=True)
+    """One line in the kit's log shape (core/logging.py); the fields say what happened."""
+    level = "ERROR" if fields.get("ok") is False else "INFO"
+    msg = str(fields.get("event", "backup"))
+    print(kit_logging.line(level, "core.backup", msg, **fields), flush=True)
 
 
 def now_iso() -> str:
@@ -325,14 +332,43 @@ def next_due(interval: int, newest: float, now: float) -> float:
     return (now // interval + 1) * interval
 
 
+def newest_backup_time() -> float:
+    """When the newest backup was written (Unix time), 0 if there is none."""
+    found = backups()
+    return (BACKUP_DIR / f"{found[0]}.json").stat().st_mtime if found else 0
+
+
+class BackupMetrics:
+    """The last good backup and drill, read from the backups volume at each scrape (Unix
+    time; 0 when there has never been one). Alert rules: monitoring/rules/kit.yml."""
+
+    def collect(self):
+        newest = newest_backup_time()
+        drilled = (
+            json.loads(LAST_GOOD_DRILL.read_text())["epoch"] if LAST_GOOD_DRILL.exists() else 0
+        )
+        yield GaugeMetricFamily(
+            "kit_backup_last_success_timestamp_seconds",
+            "When the newest backup was written",
+            value=float(newest),
+        )
+        yield GaugeMetricFamily(
+            "kit_backup_last_drill_success_timestamp_seconds",
+            "When a backup last passed its restore drill",
+            value=float(drilled),
+        )
+
+
 def serve() -> None:
     """Back up on BACKUP_SCHEDULE, drill each backup, log one JSON line per run."""
     interval, keep = schedule_seconds(os.environ.get("BACKUP_SCHEDULE", "daily")), keep_count()
     STARTED.write_text(str(time.time()))
+    # The last good backup and drill as metrics, on an internal port (Prometheus: backup:9100).
+    REGISTRY.register(BackupMetrics())
+    start_http_server(int(os.environ.get("METRICS_PORT", "9100")))
     log(event="backup-service", interval_seconds=interval, keep=keep, dir=str(BACKUP_DIR))
     while True:
-        found = backups()
-        newest = (BACKUP_DIR / f"{found[0]}.json").stat().st_mtime if found else 0
+        newest = newest_backup_time()
         wait = next_due(interval, newest, time.time()) - time.time()
         if wait > 0:
             time.sleep(min(wait, 300))  # re-check: someone may have run `make backup`

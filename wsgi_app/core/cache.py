@@ -13,6 +13,7 @@ from django.core.cache.backends.base import DEFAULT_TIMEOUT
 from django.core.cache.backends.redis import RedisCache
 from redis.exceptions import RedisError
 
+from core import metrics
 from core.breaker import ping_redis, redis_breaker
 
 log = logging.getLogger(__name__)
@@ -30,9 +31,12 @@ class TolerantRedisCache(RedisCache):
             return fallback
 
     def get(self, key, default=None, version=None):
-        return self._attempt(
-            "get", lambda: super(TolerantRedisCache, self).get(key, default, version), default
+        missing = object()
+        value = self._attempt(
+            "get", lambda: super(TolerantRedisCache, self).get(key, missing, version), missing
         )
+        metrics.CACHE.labels("miss" if value is missing else "hit").inc()
+        return default if value is missing else value
 
     def get_many(self, keys, version=None):
         return self._attempt(

@@ -19,7 +19,7 @@ class PreconditionFailed(exceptions.APIException):
 
 class TooManyRequests(exceptions.APIException):
     status_code = status.HTTP_429_TOO_MANY_REQUESTS
-    default_code = "too_many_requests"
+    default_code = "rate_limited"
     default_detail = "Too many requests."
 
 
@@ -27,6 +27,16 @@ class PayloadTooLarge(exceptions.APIException):
     status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
     default_code = "payload_too_large"
     default_detail = "The request body is too large."
+
+
+# DRF's names for generic errors → the codes nginx and the real-time service use for the same
+# statuses (docs/protocol.md, "Error shape").
+SAME_AS_ELSEWHERE = {
+    "not_authenticated": "unauthorized",
+    "authentication_failed": "unauthorized",
+    "permission_denied": "forbidden",
+    "throttled": "rate_limited",
+}
 
 
 def error_body(code: str, message: str, fields: dict | None = None) -> dict:
@@ -66,7 +76,8 @@ def exception_handler(exc, context):
         code = "malformed_request"
     elif isinstance(exc, exceptions.PermissionDenied) and str(message).startswith("CSRF Failed"):
         code = "csrf_failed"
-    response.data = error_body(code if isinstance(code, str) else "error", str(message))
+    code = code if isinstance(code, str) else "error"
+    response.data = error_body(SAME_AS_ELSEWHERE.get(code, code), str(message))
     return response
 
 
@@ -105,7 +116,7 @@ def handler500(request):
     # No request context on purpose (as Django's own): whatever failed may be in it.
     page = loader.get_template("500.html").render({"site_name": settings.SITE_NAME})
     return _json_or_default(
-        request, HttpResponseServerError(page), 500, "server_error", "Server error."
+        request, HttpResponseServerError(page), 500, "internal_error", "Internal error."
     )
 
 

@@ -19,7 +19,9 @@ import redis
 from django.conf import settings
 from django.db import transaction
 
+from core import metrics
 from core.breaker import ping_redis, redis_breaker
+from core.logging import request_id
 
 log = logging.getLogger(__name__)
 
@@ -79,7 +81,15 @@ def now_iso() -> str:
 
 def publish(topic: str, type_: str, actor: int | None, data: dict) -> dict | None:
     """Publish one event now; return it (with its id), or None if Redis refused it."""
-    envelope = {"topic": topic, "type": type_, "ts": now_iso(), "actor": actor, "data": data}
+    envelope = {
+        "topic": topic,
+        "type": type_,
+        "ts": now_iso(),
+        "actor": actor,
+        "data": data,
+        # The write's X-Request-ID: finds its deliveries in asgi's log (docs/protocol.md).
+        "request_id": request_id.get(),
+    }
     try:
         if not redis_breaker.allows():
             raise redis.ConnectionError("Redis marked down after a recent failure (breaker open)")
@@ -92,14 +102,17 @@ def publish(topic: str, type_: str, actor: int | None, data: dict) -> dict | Non
     except redis.RedisError as exc:
         redis_breaker.trip(ping_redis)
         count = _count_failure()
+        metrics.EVENT_FAILURES.labels("stream").inc()
         log.error("event not published (stream): %s %s: %s [failures=%d]", topic, type_, exc, count)
         return None
+    metrics.EVENTS.inc()
     event = {"id": event_id, **envelope}
     try:
         redis_client().publish(live_channel(topic), live_message(event))
     except redis.RedisError as exc:
         # The event is in the stream: subscribers catch up from there on their next read.
         count = _count_failure()
+        metrics.EVENT_FAILURES.labels("live").inc()
         log.error(
             "event not pushed live: %s %s id=%s: %r [failures=%d]",
             topic,

@@ -3,7 +3,7 @@
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
-from core import pages, views
+from core import pages, status, views
 
 api_urls = [
     path("", views.api_root, name="api-root"),
@@ -22,5 +22,6 @@ urlpatterns = [
     path("", pages.home, name="home"),
     path("signup/", pages.signup, name="signup"),
     path("favicon.ico", pages.favicon),
+    path("status", status.status, name="status"),
     path("api/", include(api_urls)),
 ]

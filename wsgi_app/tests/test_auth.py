@@ -33,7 +33,7 @@ def test_wrong_password_is_401_with_a_json_error(client_for, alice):
 def test_me_without_session_is_401_and_hands_out_a_csrf_cookie(client_for):
     response = client_for().get("/api/auth/me")
     assert response.status_code == 401
-    assert response.json()["error"]["code"] == "not_authenticated"
+    assert response.json()["error"]["code"] == "unauthorized"
     assert response.cookies["csrftoken"].value
 
 

@@ -49,7 +49,7 @@ def test_members_see_and_change_but_only_the_owner_deletes(as_alice, as_bob, bob
     )
     denied = as_bob.delete(f"/api/boards/{board.pk}/")
     assert denied.status_code == 403
-    assert denied.json()["error"]["code"] == "permission_denied"
+    assert denied.json()["error"]["code"] == "forbidden"
     assert (
         as_bob.patch(f"/api/boards/{board.pk}/", {"members": []}, format="json").status_code == 403
     )
@@ -80,7 +80,7 @@ def test_owner_removes_a_member(as_alice, bob, board):
 def test_anonymous_gets_401(client_for, board):
     response = client_for().get("/api/boards/")
     assert response.status_code == 401
-    assert response.json()["error"]["code"] == "not_authenticated"
+    assert response.json()["error"]["code"] == "unauthorized"
 
 
 def test_empty_board_name_is_422(as_alice):

@@ -24,7 +24,7 @@ def free_port() -> int:
 def gunicorn():
     started = []
 
-    def start(forwarded_allow_ips: str):
+    def start(forwarded_allow_ips: str, **extra_env: str):
         port = free_port()
         env = {
             **{k: v for k, v in os.environ.items() if not k.startswith("DJANGO_")},
@@ -32,6 +32,7 @@ def gunicorn():
             "FORWARDED_ALLOW_IPS": forwarded_allow_ips,
             "GUNICORN_WORKERS": "1",
             "GUNICORN_THREADS": "",  # compose's "use the default"
+            **extra_env,
         }
         process = subprocess.Popen(  # noqa: S603  (our own config, fixed arguments)
             [
@@ -112,3 +113,27 @@ def test_forwarded_proto_from_an_untrusted_peer_is_ignored(gunicorn):
     status, headers = get(f"{base}/api/auth/me", HEADERS)
     assert status == 301
     assert headers["Location"].startswith("https://app.example.com/")
+
+
+def test_metrics_of_every_worker_are_summed_on_the_internal_port(gunicorn, tmp_path):
+    metrics_port = free_port()
+    (tmp_path / "metrics").mkdir()  # compose/start makes it
+    _, base = gunicorn(
+        "127.0.0.1",
+        GUNICORN_WORKERS="3",
+        PROMETHEUS_MULTIPROC_DIR=str(tmp_path / "metrics"),
+        METRICS_PORT=str(metrics_port),
+    )
+    for _ in range(30):  # a new connection each: the workers share them
+        assert get(f"{base}/api/auth/me", HEADERS)[0] == 401
+    with urllib.request.urlopen(f"http://127.0.0.1:{metrics_port}/metrics", timeout=5) as r:
+        text = r.read().decode()
+    [count] = [
+        float(line.rsplit(" ", 1)[1])
+        for line in text.splitlines()
+        if line.startswith("kit_django_requests_total{")
+        and 'view="me"' in line
+        and 'status="401"' in line
+    ]
+    assert count == 30
+    assert "kit_django_request_duration_seconds_bucket" in text

@@ -81,7 +81,7 @@ def test_pending_invitations_are_capped(as_alice, alice, board, monkeypatch):
     second = Board.objects.create(name="Second", owner=alice)
     accepted, refused = invite(as_alice, second, "user8"), invite(as_alice, second, "user9")
     assert [accepted.status_code, refused.status_code] == [202, 429]
-    assert refused.json()["error"]["code"] == "too_many_requests"
+    assert refused.json()["error"]["code"] == "rate_limited"
 
 
 def test_membership_spam_changes_nothing_for_the_victim(
