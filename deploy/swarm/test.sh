@@ -8,7 +8,7 @@ cd "$(dirname "$0")/../.."
 
 [ -x "${SWARM_LAB:-}" ] || {
   echo "test-swarm: set SWARM_LAB to the swarm-lab script (it makes the 3-node swarm and stops" \
-    "a node); .ci/run sets it. To deploy to a swarm of your own, set DOCKER_HOST and REGISTRY" \
+    "a node). To deploy to a swarm of your own, set DOCKER_HOST and REGISTRY" \
     "and use make swarm-deploy." >&2
   exit 2
 }
