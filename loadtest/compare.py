@@ -224,7 +224,7 @@ def main(argv: list[str] | None = None) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     rows: list[dict] = []
     for scenario, server, url in args.target:
-        url = url.replace("{board}", str(getattr(args, "board", "")))
+        url = url.replace("{board}", str(getattr(args, "board", "")))  # example
         run_wrk(url, 10, args.warmup, args.header, args.threads)  # warm connections and caches
         for connections in levels:
             r = row(
