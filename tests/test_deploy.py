@@ -4,8 +4,8 @@ the new image; a release whose wsgi never becomes healthy stops and leaves the o
 The load is the example's (card reads and writes, their events): the file goes with it.
 Marked `ops` and `deploy`: `DEPLOY_TEST=1 make test` runs these last (they replace the stack's
 containers), on DEPLOY_TEST_WSGI + DEPLOY_TEST_ASGI replicas (1 + 1 by default), with the
-images of tests/deploy/ built, and runs scripts/deploy.sh for them (the `host` fixture). In file order:
-a broken release, a good one, the rollback to the one before.
+images of tests/deploy/ built, and runs scripts/deploy.sh for them (the `host` fixture). In
+file order: a broken release, a good one, the rollback to the one before.
 """
 
 import asyncio
