@@ -29,6 +29,8 @@ teardown() {
   rm -rf ".deploy/$COMPOSE_PROJECT_NAME.env" ".deploy/logs/$COMPOSE_PROJECT_NAME"-*
 }
 trap teardown EXIT
+# shellcheck source=scripts/host-requests.sh
+. scripts/host-requests.sh
 
 # The tests marked `ops` (tests/test_backup.py, tests/test_deploy.py) run the kit's own scripts
 # on this machine, where Compose is: each writes a request into $reports/ops/ ("backup now",
@@ -38,8 +40,17 @@ trap teardown EXIT
 # `deploy`, with images from tests/deploy/ built from the ones under test) run with
 # DEPLOY_TEST=1 only: each nginx reload of a deploy can still close an idle keepalive
 # connection under a client's request (about 1 in 1,500 requests; README "Operating it").
+ops_request() { # what the ops tests ask of this machine: `ops_request what arg`
+  case "$1" in
+    deploy) COMPOSE="${compose[*]}" IMAGE_TAG=$2 ./scripts/deploy.sh ;;
+    rollback) COMPOSE="${compose[*]}" ./scripts/deploy.sh rollback ;;
+    # shellcheck disable=SC2086  # "restore NAME": two words
+    backup) COMPOSE="${compose[*]}" ./scripts/backup.sh $2 ;;
+    *) echo "unknown request: $1"; return 2 ;;
+  esac
+}
 ops_tests() {
-  local ops=$reports/ops p=$COMPOSE_PROJECT_NAME target tests_pid request n script arg rc
+  local ops=$reports/ops p=$COMPOSE_PROJECT_NAME target tests_pid
   local select="ops and not deploy"
   mkdir -p "$ops" && chmod 0777 "$ops"
   # Scaled down the way an operator does it: the removed replicas leave nginx's rotation first.
@@ -59,24 +70,7 @@ ops_tests() {
 
   "${compose[@]}" run --rm -T e2e -m "$select" --junitxml=/reports/ops.xml </dev/null &
   tests_pid=$!
-  while kill -0 "$tests_pid" 2>/dev/null; do
-    for request in "$ops"/*.request; do
-      [ -e "$request" ] || continue
-      n=${request%.request}
-      read -r script arg <"$request" || true  # no newline at the end
-      rc=0
-      case "$script" in
-        deploy) COMPOSE="${compose[*]}" IMAGE_TAG=$arg ./scripts/deploy.sh >"$n.log" 2>&1 || rc=$? ;;
-        rollback) COMPOSE="${compose[*]}" ./scripts/deploy.sh rollback >"$n.log" 2>&1 || rc=$? ;;
-        # shellcheck disable=SC2086  # "restore NAME": two words
-        backup) COMPOSE="${compose[*]}" ./scripts/backup.sh $arg >"$n.log" 2>&1 || rc=$? ;;
-        *) echo "unknown request: $script" >"$n.log"; rc=2 ;;
-      esac
-      cat "$n.log"
-      rm "$request" && echo "$rc" >"$n.done"
-    done
-    sleep 0.3
-  done
+  serve_requests "$ops" "$tests_pid" ops_request
   wait "$tests_pid"
 }
 

@@ -5,6 +5,8 @@
 # Tears the lab down at the end, also on failure.
 set -o errexit -o pipefail -o nounset
 cd "$(dirname "$0")/../.."
+# shellcheck source=scripts/host-requests.sh
+. scripts/host-requests.sh
 
 [ -x "${SWARM_LAB:-}" ] || {
   echo "test-swarm: set SWARM_LAB to the swarm-lab script (it makes the 3-node swarm and stops" \
@@ -69,22 +71,14 @@ DOCKER_HOST='' docker run --rm --network host -v "$PWD/$reports:/reports" \
   swarm/swarm_checks.py -p no:cacheprovider -s --junitxml=/reports/swarm.xml &
 tests_pid=$!
 # The `host` fixture's runner (tests/conftest.py): deploys and node stops, on this machine.
-while kill -0 "$tests_pid" 2>/dev/null; do
-  for request in "$reports"/ops/*.request; do
-    [ -e "$request" ] || continue
-    n=${request%.request}
-    read -r what arg <"$request" || true
-    rc=0
-    case "$what" in
-      deploy) IMAGE_TAG=$arg deploy/swarm/swarm.sh deploy >"$n.log" 2>&1 || rc=$? ;;
-      stop | start) lab "$what" "$arg" >"$n.log" 2>&1 || rc=$? ;;
-      *) echo "unknown request: $what" >"$n.log"; rc=2 ;;
-    esac
-    cat "$n.log"
-    rm "$request" && echo "$rc" >"$n.done"
-  done
-  sleep 0.3
-done
+swarm_request() {
+  case "$1" in
+    deploy) IMAGE_TAG=$2 deploy/swarm/swarm.sh deploy ;;
+    stop | start) lab "$1" "$2" ;;
+    *) echo "unknown request: $1"; return 2 ;;
+  esac
+}
+serve_requests "$reports/ops" "$tests_pid" swarm_request
 status=0
 wait "$tests_pid" || status=$?
 log "swarm test done (exit $status)"
