@@ -40,6 +40,7 @@ put redis_django_password
 put redis_asgi_password
 put redis_admin_password
 put postgres_monitor_password
+put redis_monitor_password
 
 give() {  # give SERVICE UID SOURCE [TARGET]: a 0400 copy in /run/secrets-for/SERVICE
   dir=/run/secrets-for/$1
@@ -68,19 +69,26 @@ give postgres 999 postgres_password
 lock postgres 999
 # The exporters (monitoring profile) run as nobody.
 give monitoring 65534 postgres_monitor_password
+# redis_exporter's password file: a JSON map from the address it scrapes, with its user, to
+# the password (compose.yaml: REDIS_ADDR, REDIS_USER). Alphanumeric: no JSON escaping needed.
+exporter_passwords=/run/secrets-for/monitoring/redis_exporter_passwords.json
+printf '{"redis://monitor@redis:6379": "%s"}\n' "$(cat "$store/redis_monitor_password")" \
+  >"$exporter_passwords.tmp"
+chown 65534:65534 "$exporter_passwords.tmp"
+chmod 0400 "$exporter_passwords.tmp"
+mv "$exporter_passwords.tmp" "$exporter_passwords"
 lock monitoring 65534
 
 # Redis reads its users from an ACL file with SHA-256 hashes of the passwords (never the
-# passwords). Without a login only INFO and PING run (default user). Keys by purpose
+# passwords). Nothing runs without a login (default user off). Keys by purpose
 # (docs/design.md, "Redis"); Pub/Sub channels carry no data at rest, so they are not split.
 hash() { printf '%s' "$(cat "$store/$1")" | sha256sum | cut -d' ' -f1; }
 acl=/run/secrets-for/redis/users.acl
 {
-  # Without a login (the metrics exporter): server statistics (INFO) and PING only, no key,
-  # no channel. redis_exporter 1.69 cannot log in as a user of its own with a password from a
-  # file (oliver006/redis_exporter#1060), and a password in its environment would show in
-  # `docker inspect`; what INFO tells stays on the internal `data` network.
-  echo "user default on nopass resetkeys resetchannels -@all +info +ping"
+  echo "user default off resetkeys resetchannels -@all"
+  # The metrics exporter: server statistics only (INFO, the latency summaries, the slow log's
+  # length), no key, no channel, and not the slow log's entries (they hold commands' values).
+  echo "user monitor on #$(hash redis_monitor_password) resetkeys resetchannels -@all +info +ping +latency|latest +latency|histogram +slowlog|len +client|setname"
   # Django: cache and sessions (prefix wsgi), event streams, real-time access sets, io-wait;
   # FLUSHDB is cache.clear().
   echo "user django on #$(hash redis_django_password) ~wsgi:* ~events:* ~rt:acl:* ~iowait:* allchannels +@all -@dangerous +flushdb"

@@ -126,7 +126,7 @@ def access_log(nginx, since: float) -> list[dict]:
     for line in raw.splitlines():
         if line.startswith("{"):
             entries.append(json.loads(line))
-    # The entrypoint's lines are JSON too (nginx/log/json-lines.sh): keep the requests.
+    # The entrypoint's lines are JSON too (log/json-lines.sh): keep the requests.
     return [e for e in entries if e["logger"] == "nginx.access"]
 
 

@@ -1,7 +1,7 @@
 """Monitoring as a team would use it (monitoring/README.md): Prometheus scrapes every target,
 each metric the kit documents has samples after some traffic, a stopped service raises the
-target-down alert, and every log line of the kit's own services is one JSON object with the
-common keys. Prometheus' HTTP API on 127.0.0.1 (KIT_PROMETHEUS_URL) is the only way in."""
+target-down alert, and every log line of every service is one JSON object with the common
+keys. Prometheus' HTTP API on 127.0.0.1 (KIT_PROMETHEUS_URL) is the only way in."""
 
 import asyncio
 import json
@@ -42,10 +42,14 @@ METRICS = [
     "pg_stat_activity_count",
     "pg_settings_max_connections",
 ]
-# The services whose every line is in the kit's log shape (docs/design.md, "Logs"). Redis,
-# Postgres and the monitoring images are third-party: they log in their own formats.
-KIT_SERVICES = ["nginx", "wsgi", "asgi", "migrate", "backup"]
+# Every service `make test` starts (with the monitoring profile): each writes the kit's log
+# shape (docs/design.md, "Logs"), the third-party programs through log/json-lines.sh.
+SERVICES = {
+    "secrets", "nginx", "wsgi", "migrate", "asgi", "redis", "postgres", "backup",
+    "prometheus", "alertmanager", "nginx-exporter", "redis-exporter", "postgres-exporter",
+}  # fmt: skip
 COMMON_KEYS = {"ts", "level", "service", "logger", "msg", "request_id"}
+LEVELS = {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}
 
 
 def query(promql: str) -> list[dict]:
@@ -147,28 +151,16 @@ def test_stopping_asgi_makes_the_target_down_alert_pending(containers):
             assert wait_until_healthy(c) == "healthy"
 
 
-def log_lines(docker_client, service: str) -> list[str]:
-    found = docker_client.containers.list(
-        all=True,
-        filters={
-            "label": [
-                f"com.docker.compose.project={PROJECT}",
-                f"com.docker.compose.service={service}",
-            ]
-        },
-    )
-    assert found, f"no {service} container"
-    return [
-        line
-        for c in found
-        for line in c.logs(stdout=True, stderr=True).decode(errors="replace").splitlines()
-    ]
-
-
 @pytest.mark.ops
-def test_every_log_line_of_the_kits_services_is_json_with_the_common_keys(docker_client):
-    for service in KIT_SERVICES:
-        lines = log_lines(docker_client, service)
+def test_every_log_line_of_every_service_is_json_with_the_common_keys(docker_client):
+    # The stack's services, not `compose run` containers (test runners, one-off commands).
+    labels = [f"com.docker.compose.project={PROJECT}", "com.docker.compose.oneoff=False"]
+    found = docker_client.containers.list(all=True, filters={"label": labels})
+    seen = set()
+    for c in found:
+        service = c.labels["com.docker.compose.service"]
+        seen.add(service)
+        lines = c.logs(stdout=True, stderr=True).decode(errors="replace").splitlines()
         assert lines, f"{service} wrote nothing"
         for line in lines:
             try:
@@ -178,6 +170,8 @@ def test_every_log_line_of_the_kits_services_is_json_with_the_common_keys(docker
             assert isinstance(entry, dict), f"{service}: {line!r}"
             assert entry.keys() >= COMMON_KEYS, f"{service}: {line!r}"
             assert entry["service"] == service, f"{service}: {line!r}"
+            assert entry["level"] in LEVELS, f"{service}: {line!r}"
+    assert seen >= SERVICES, f"not running: {SERVICES - seen}"
 
 
 @pytest.mark.parametrize("path", ["/api/no-such-thing", "/rt/no-such-thing", "/static/nope.css"])
@@ -213,8 +207,13 @@ def test_the_status_page_shows_live_numbers_to_staff_only(login, client):
 
 EXPORTER_ACCESS = """
 import json, sys, psycopg, redis
-pg_password = sys.argv[1]
-r = redis.Redis(host="redis", socket_timeout=3)  # no login, as the exporter
+redis_passwords, pg_password = json.loads(sys.argv[1]), sys.argv[2]
+try:
+    redis.Redis(host="redis", socket_timeout=3).info("memory")  # no login
+except redis.RedisError as e:
+    print("redis anonymous", type(e).__name__)
+(password,) = redis_passwords.values()  # the exporter's map: its address -> password
+r = redis.Redis(host="redis", username="monitor", password=password, socket_timeout=3)
 print("redis info", "used_memory" in r.info("memory"))
 try:
     r.get("wsgi:anything")
@@ -231,14 +230,20 @@ with psycopg.connect(host="postgres", dbname="app", user="kit_monitor", password
 
 def test_the_exporters_accounts_read_statistics_and_no_data(containers):
     def secret(service: str, name: str) -> str:
-        code, out = containers(service)[0].exec_run(["cat", f"/run/kit-secrets/{name}"])
+        # The log wrapper's busybox: a `cat` even in the exporters' scratch images.
+        cat = ["/usr/local/lib/kit-log/busybox", "cat", f"/run/kit-secrets/{name}"]
+        code, out = containers(service)[0].exec_run(cat)
         assert code == 0, out.decode()
         return out.decode()
 
+    redis_passwords = secret("redis-exporter", "redis_exporter_passwords.json")
+    assert list(json.loads(redis_passwords)) == ["redis://monitor@redis:6379"]
     pg_password = secret("postgres-exporter", "postgres_monitor_password")
-    code, out = containers("wsgi")[0].exec_run(["python", "-c", EXPORTER_ACCESS, pg_password])
+    script = ["python", "-c", EXPORTER_ACCESS, redis_passwords, pg_password]
+    code, out = containers("wsgi")[0].exec_run(script)
     assert code == 0, out.decode()
-    assert out.decode().split("\n")[:4] == [
+    assert out.decode().split("\n")[:5] == [
+        "redis anonymous AuthenticationError",
         "redis info True",
         "redis get NoPermissionError",
         "pg stats True",

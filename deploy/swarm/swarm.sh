@@ -84,7 +84,9 @@ push() {
 for s in json.load(sys.stdin)["services"].values():
     if "build" in s and not s.get("profiles"): print(s["image"])' | sort -u)
   say "building $(echo "$images" | wc -l) images"
-  DOCKER_HOST=${BUILD_DOCKER_HOST:-} "${compose[@]}" build --quiet nginx wsgi asgi backup
+  # Every service without a profile that has a build: the apps, and Redis and Postgres with
+  # the log wrapper (log/Dockerfile).
+  DOCKER_HOST=${BUILD_DOCKER_HOST:-} "${compose[@]}" build --quiet
   for image in $images; do
     DOCKER_HOST=${BUILD_DOCKER_HOST:-} docker tag "$image" "$REGISTRY/${image%%:*}:$tag"
     DOCKER_HOST=${BUILD_DOCKER_HOST:-} docker push -q "$REGISTRY/${image%%:*}:$tag" >/dev/null
