@@ -67,7 +67,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
     shutdown = Shutdown()
     shutdown.install()
     await hub.start()
-    metrics.serve(hub)
+    gauges = asyncio.create_task(metrics.track(hub))
 
     async def close_on_shutdown() -> None:
         await shutdown.event.wait()
@@ -81,6 +81,7 @@ async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         yield
     finally:
         closer.cancel()
+        gauges.cancel()
         await hub.stop()
         await redis.aclose()
 

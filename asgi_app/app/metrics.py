@@ -1,23 +1,31 @@
 """Prometheus metrics of the real-time service, served on METRICS_PORT (an internal port,
-never proxied by nginx; compose/start sets it). Counters are bumped at the point where a
-thing happens (hub.py, main.py); connection and subscription counts are read from the hub
-at scrape time, so the hot paths carry no gauge bookkeeping.
+never proxied by nginx) by the process compose/start runs (app/serve.py).
 
-One Uvicorn process per container (the default) owns the port; with UVICORN_WORKERS > 1 the
-first worker serves its own numbers only (the others log that the port is taken).
+Every Uvicorn process counts in prometheus-client's multiprocess mode: its values live in
+files under PROMETHEUS_MULTIPROC_DIR (a tmpfs, emptied by compose/start), and the serving
+process sums them, so UVICORN_WORKERS > 1 is counted whole, as Gunicorn's workers are in
+Django. Counters are bumped where a thing happens (hub.py, main.py); the connection and
+subscription gauges are copied from each process's hub once a second (`track`), so the hot
+paths carry no gauge bookkeeping. Without PROMETHEUS_MULTIPROC_DIR (the unit tests) the values
+stay in memory.
 """
 
+import asyncio
 import contextlib
-import logging
+import glob
 import os
 import time
 from datetime import datetime
 from functools import lru_cache
 
-from prometheus_client import REGISTRY, Counter, Histogram, start_http_server
-from prometheus_client.core import GaugeMetricFamily
-
-log = logging.getLogger("asgi.metrics")
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    multiprocess,
+    start_http_server,
+)
 
 REQUESTS = Counter("kit_asgi_requests_total", "HTTP requests answered", ["method", "status"])
 LATENCY = Histogram(
@@ -64,49 +72,68 @@ def closed(kind: str, code: int) -> None:
     CLOSES.labels(kind, str(code)).inc()
 
 
-class HubCollector:
-    """Open connections, topics and subscriptions of this process's hub."""
+# Summed over the live processes; a process that died leaves the sum (`serve`).
+CONNECTIONS = Gauge(
+    "kit_asgi_connections",
+    "Open WebSockets (ws) and SSE streams (sse)",
+    ["kind"],
+    multiprocess_mode="livesum",
+)
+TOPICS = Gauge(
+    "kit_asgi_topics", "Topics with live subscribers (per process)", multiprocess_mode="livesum"
+)
+SUBSCRIPTIONS = Gauge(
+    "kit_asgi_subscriptions", "Subscriptions (connection x topic)", multiprocess_mode="livesum"
+)
+TRACK_EVERY = 1.0  # seconds; well below Prometheus' scrape interval
 
-    hub = None
+
+def copy_from(hub) -> None:
+    counts = {"ws": 0, "sse": 0}
+    subs = 0
+    for conn in list(hub.conns):
+        counts[conn.kind] = counts.get(conn.kind, 0) + 1
+        subs += len(conn.subs)
+    for kind, n in counts.items():
+        CONNECTIONS.labels(kind).set(n)
+    TOPICS.set(len(hub.feeds))
+    SUBSCRIPTIONS.set(subs)
+
+
+async def track(hub) -> None:
+    """This process's open connections, topics and subscriptions, into the gauges."""
+    while True:
+        copy_from(hub)
+        await asyncio.sleep(TRACK_EVERY)
+
+
+class LiveProcesses:
+    """Drops the live gauges of processes that are gone (a worker Uvicorn replaced) before
+    each scrape: Uvicorn, unlike Gunicorn, has no hook for a worker's exit."""
+
+    def __init__(self, path: str):
+        self.path = path
 
     def collect(self):
-        conns = GaugeMetricFamily(
-            "kit_asgi_connections", "Open WebSockets (ws) and SSE streams (sse)", labels=["kind"]
-        )
-        counts = {"ws": 0, "sse": 0}
-        subs = 0
-        hub = self.hub
-        if hub is not None:
-            for conn in list(hub.conns):
-                counts[conn.kind] = counts.get(conn.kind, 0) + 1
-                subs += len(conn.subs)
-        for kind, n in counts.items():
-            conns.add_metric([kind], n)
-        yield conns
-        yield GaugeMetricFamily(
-            "kit_asgi_topics",
-            "Topics with live subscribers in this process",
-            value=len(hub.feeds) if hub is not None else 0,
-        )
-        yield GaugeMetricFamily(
-            "kit_asgi_subscriptions",
-            "Subscriptions (connection x topic) in this process",
-            value=subs,
-        )
+        for name in glob.glob(os.path.join(self.path, "gauge_live*_*.db")):
+            pid = int(name.rsplit("_", 1)[1].removesuffix(".db"))
+            try:
+                os.kill(pid, 0)
+            except ProcessLookupError:
+                multiprocess.mark_process_dead(pid, self.path)
+            except PermissionError:
+                pass  # alive, someone else's
+        return []
 
 
-COLLECTOR = HubCollector()
-REGISTRY.register(COLLECTOR)
-
-
-def serve(hub) -> None:
-    """Start the metrics endpoint once per process (METRICS_PORT unset: none, e.g. tests)."""
-    COLLECTOR.hub = hub
-    port = os.environ.get("METRICS_PORT", "")
-    if not port or getattr(serve, "started", False):
+def serve() -> None:
+    """Serve the sum of every process's values on METRICS_PORT (unset: nothing served)."""
+    port, path = os.environ.get("METRICS_PORT", ""), os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if not port:
         return
-    try:
-        start_http_server(int(port))
-        serve.started = True
-    except OSError as e:
-        log.warning("metrics port %s not served by this process: %s", port, e)
+    if not path:
+        raise RuntimeError("METRICS_PORT needs PROMETHEUS_MULTIPROC_DIR (compose/start sets both)")
+    registry = CollectorRegistry()
+    registry.register(LiveProcesses(path))  # first: collectors run in registration order
+    multiprocess.MultiProcessCollector(registry, path)
+    start_http_server(int(port), registry=registry)

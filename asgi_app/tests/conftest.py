@@ -53,11 +53,12 @@ def free_port() -> int:
 class Server:
     """A real Uvicorn process running the app, as compose/start runs it."""
 
-    def __init__(self, **env: str):
+    def __init__(self, *args: str, launcher: str = "uvicorn", **env: str):
+        """`args`: more Uvicorn options; `launcher`: the module run (compose/start's: app.serve)."""
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.ws_url = f"ws://127.0.0.1:{self.port}/rt/ws"
-        cmd = [sys.executable, "-m", "uvicorn", "app.main:app", "--port", str(self.port)]
+        cmd = [sys.executable, "-m", launcher, "app.main:app", "--port", str(self.port), *args]
         cmd += ["--loop", "uvloop", "--http", "httptools"]
         cmd += ["--ws", "app.wsproto:WebSocketProtocol"]
         cmd += ["--timeout-graceful-shutdown", "10", "--ws-max-size", "65536"]
