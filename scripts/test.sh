@@ -50,7 +50,7 @@ ops_request() { # what the ops tests ask of this machine: `ops_request what arg`
   esac
 }
 ops_tests() {
-  local ops=$reports/ops p=$COMPOSE_PROJECT_NAME target tests_pid
+  local ops=$reports/ops p=$COMPOSE_PROJECT_NAME target tests_pid rc=0
   mkdir -p "$ops" && chmod 0777 "$ops"
   for target in wsgi-next wsgi-broken asgi-next nginx-next; do
     DOCKER_BUILDKIT=0 docker build --quiet --target "$target" --build-arg "WSGI_IMAGE=$p-wsgi:latest" \
@@ -67,7 +67,9 @@ ops_tests() {
   "${compose[@]}" run --rm -T e2e -m ops --junitxml=/reports/ops.xml </dev/null &
   tests_pid=$!
   serve_requests "$ops" "$tests_pid" ops_request
-  wait "$tests_pid"
+  wait "$tests_pid" || rc=$?
+  [ ! -f "$ops/deploy-summary.txt" ] || { echo "deploys under load:"; cat "$ops/deploy-summary.txt"; }
+  return "$rc"
 }
 
 rm -rf "$reports" && mkdir -p "$reports"

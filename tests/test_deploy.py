@@ -14,11 +14,12 @@ import json
 import random
 import re
 import time
+from pathlib import Path
 
 import httpx
 import pytest
 
-from conftest import HTTPS_URL, PROJECT
+from conftest import HTTPS_URL, OPS_DIR, PROJECT
 from test_board_api import new_board
 from test_realtime import Subscriber, start, until
 
@@ -172,13 +173,17 @@ def deploy_under_load(request: str, login, host, containers) -> dict:
 def assert_nothing_lost(run: dict) -> None:
     load = run["load"]
     print(run["output"])
-    print(
+    summary = (
         f"{run['request']} on {run['replicas'][0]} wsgi + {run['replicas'][1]} asgi replicas: "
         f"exit {run['rc']} in {run['seconds']:.0f} s; {load.sent} requests "
         f"({run['sent_during']} while it ran), {len(load.failures)} failed; "
         f"{len(run['expected'])} events to {WS_SUBSCRIBERS} WebSocket and "
         f"{SSE_SUBSCRIBERS} SSE subscribers"
     )
+    print(summary)
+    # scripts/test.sh prints these after the run: the numbers of every deploy, passed or not.
+    with (Path(OPS_DIR) / "deploy-summary.txt").open("a") as f:
+        f.write(summary + "\n")
     for s in run["subs"] + run["sses"]:
         assert s.cards == run["expected"]  # every event once, in order, across the deploy
     assert load.failures == [], f"{len(load.failures)} of {load.sent} failed: {load.failures[:5]}"
