@@ -12,7 +12,8 @@
 # old and becomes healthy; nginx is reloaded with the addresses of every container but the old
 # one (lib.sh, `retire`), the old one's requests finish, then it stops gracefully (Uvicorn
 # closes WebSockets with 1012 and ends SSE streams, clients resume elsewhere); at the end nginx
-# follows the service names through DNS again. A new container that is not healthy
+# follows the service names through DNS again, and a changed nginx configuration is made
+# live in the running nginx by a reload (kit-config). A new container that is not healthy
 # within its healthcheck budget is removed, its logs kept, and the deploy stops with the old
 # containers still serving. Current and previous tags live in .deploy/<project>.env.
 set -o errexit -o pipefail -o nounset
@@ -72,7 +73,7 @@ export IMAGE_TAG=$tag
 # `docker compose up` runs `latest`, which the next build would overwrite.
 if [ "$current" = latest ]; then
   current=before-$tag
-  for svc in wsgi asgi backup; do
+  for svc in wsgi asgi backup nginx; do
     id=$(containers "$svc" | head -n 1)
     [ -z "$id" ] || docker tag "$(docker inspect --format '{{.Image}}' "$id")" "$project-$svc:$current"
   done
@@ -81,7 +82,7 @@ say "$project: $current -> $tag"
 
 # ---- images -----------------------------------------------------------------------------
 missing=()
-for svc in wsgi asgi backup; do
+for svc in wsgi asgi backup nginx; do
   docker image inspect "$project-$svc:$tag" >/dev/null 2>&1 || missing+=("$svc")
 done
 if [ "${#missing[@]}" -gt 0 ]; then
@@ -143,6 +144,29 @@ replace wsgi
 unpin wsgi
 replace asgi
 unpin asgi
+# nginx keeps its container (a restart would drop every connection): the new release's
+# configuration, if it differs, is made live in it with a graceful reload (kit-config).
+nginx_release() {
+  local image=$project-nginx:$tag now new out
+  [ -n "$nginx_id" ] || return 0
+  kit_config() { docker run --rm --network none --entrypoint kit-config "$image" "$@"; }
+  now=$(docker exec "$nginx_id" kit-config digest) || die "nginx: cannot read its configuration (an image from before kit-config?)"
+  new=$(kit_config digest)
+  if [ "$now" = "$new" ]; then
+    say "nginx: configuration unchanged"
+  else
+    out=$(kit_config export | docker exec -i "$nginx_id" kit-config apply "$tag" 2>&1) ||
+      die "nginx kept its configuration (the apps run $tag): $out"
+    say "nginx: $out"
+  fi
+  # What a reload cannot change: the binary and the start-up scripts.
+  if [ "$(docker exec "$nginx_id" sh -c 'nginx -v 2>&1; cat /docker-entrypoint.d/* | sha256sum')" != \
+    "$(docker run --rm --network none --entrypoint sh "$image" -c 'nginx -v 2>&1; cat /docker-entrypoint.d/* | sha256sum')" ]; then
+    say "nginx: the new image also changes nginx itself or its start-up; it runs once nginx is recreated (IMAGE_TAG=$tag docker compose up -d nginx: a restart, open connections drop)"
+  fi
+}
+nginx_release
+
 # The backup service has no clients: recreate it on the new image (its Django runs the drill).
 if [ -n "$(containers backup)" ]; then
   "${compose[@]}" up --detach --no-deps backup 2>/dev/null

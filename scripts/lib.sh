@@ -31,13 +31,15 @@ backend_ip() {  # the container's address on the network nginx reaches the apps 
 # the old workers finish their requests and close their idle connections to it.
 pinned=()
 pin_others() {  # pin_others SERVICE ID: nginx sends SERVICE's requests to every container but ID
-  local svc=$1 leaving=$2 id ips=()
+  local svc=$1 leaving=$2 id ips=() drain=()
+  # Leaving: wait until nginx's old workers can no longer send to it (kit-reload --drain).
+  [ -z "$leaving" ] || drain=(--drain)
   [ -n "${nginx_id:-}" ] || return 0
   for id in $(containers "$svc"); do
     [ "$id" = "$leaving" ] || ips+=("$(backend_ip "$id")")
   done
   [ "${#ips[@]}" -gt 0 ] || die "no other $svc container to send requests to: $(name_of "$leaving") keeps serving"
-  docker exec "$nginx_id" kit-upstreams "$svc" "${ips[@]}" >/dev/null ||
+  docker exec "$nginx_id" kit-upstreams "${drain[@]}" "$svc" "${ips[@]}" >/dev/null ||
     die "nginx refused the new $svc server list (${ips[*]}): $(name_of "$leaving") keeps serving"
   [[ " ${pinned[*]} " == *" $svc "* ]] || pinned+=("$svc")
 }

@@ -32,46 +32,44 @@ trap teardown EXIT
 # shellcheck source=scripts/host-requests.sh
 . scripts/host-requests.sh
 
-# The tests marked `ops` (tests/test_backup.py, tests/test_deploy.py) run the kit's own scripts
-# on this machine, where Compose is: each writes a request into $reports/ops/ ("backup now",
-# "deploy <tag>", "rollback"), this runs it and writes the exit code and output back. They
-# change the stack, so they run last, on DEPLOY_TEST_WSGI + DEPLOY_TEST_ASGI replicas (1 + 1;
-# `DEPLOY_TEST_WSGI=3 DEPLOY_TEST_ASGI=2 make test` for 3 + 2). The deploy tests (marked
-# `deploy`, with images from tests/deploy/ built from the ones under test) run with
-# DEPLOY_TEST=1 only: each nginx reload of a deploy can still close an idle keepalive
-# connection under a client's request (about 1 in 1,500 requests; README "Operating it").
+# The tests marked `ops` (tests/test_backup.py, tests/test_deploy.py, ...) run the kit's own
+# scripts on this machine, where Compose is: each writes a request into $reports/ops/ ("backup
+# now", "deploy <tag>", "scale wsgi=1 asgi=1", "rollback"), this runs it and writes the exit
+# code and output back. They change the stack, so they run last, from the 3 wsgi + 2 asgi
+# replicas the stack started with; the deploys use images built from the ones under test
+# (tests/deploy/).
 ops_request() { # what the ops tests ask of this machine: `ops_request what arg`
   case "$1" in
     deploy) COMPOSE="${compose[*]}" IMAGE_TAG=$2 ./scripts/deploy.sh ;;
     rollback) COMPOSE="${compose[*]}" ./scripts/deploy.sh rollback ;;
-    # shellcheck disable=SC2086  # "restore NAME": two words
+    # shellcheck disable=SC2086  # "scale wsgi=1 asgi=1", "restore NAME": several words
+    scale) COMPOSE="${compose[*]}" ./scripts/deploy.sh scale $2 ;;
+    # shellcheck disable=SC2086
     backup) COMPOSE="${compose[*]}" ./scripts/backup.sh $2 ;;
     *) echo "unknown request: $1"; return 2 ;;
   esac
 }
 ops_tests() {
-  local ops=$reports/ops p=$COMPOSE_PROJECT_NAME target tests_pid
-  local select="ops and not deploy"
+  local ops=$reports/ops p=$COMPOSE_PROJECT_NAME target tests_pid rc=0
   mkdir -p "$ops" && chmod 0777 "$ops"
-  # Scaled down the way an operator does it: the removed replicas leave nginx's rotation first.
-  COMPOSE="${compose[*]}" ./scripts/deploy.sh scale wsgi="${DEPLOY_TEST_WSGI:-1}" asgi="${DEPLOY_TEST_ASGI:-1}"
-  if [ "${DEPLOY_TEST:-0}" = 1 ]; then
-    select=ops
-    for target in wsgi-next wsgi-broken asgi-next; do
-      DOCKER_BUILDKIT=0 docker build --quiet --target "$target" --build-arg "WSGI_IMAGE=$p-wsgi:latest" \
-        --build-arg "ASGI_IMAGE=$p-asgi:latest" -t "$p-${target%%-*}:deploy-${target#*-}" tests/deploy \
-        >"$ops/build.log" 2>&1 || { cat "$ops/build.log"; return 1; }
-    done
-    for tag in deploy-next deploy-broken; do
-      docker tag "$p-backup:latest" "$p-backup:$tag"
-    done
-    docker tag "$p-asgi:latest" "$p-asgi:deploy-broken"
-  fi
+  for target in wsgi-next wsgi-broken asgi-next nginx-next; do
+    DOCKER_BUILDKIT=0 docker build --quiet --target "$target" --build-arg "WSGI_IMAGE=$p-wsgi:latest" \
+      --build-arg "ASGI_IMAGE=$p-asgi:latest" --build-arg "NGINX_IMAGE=$p-nginx:latest" \
+      -t "$p-${target%%-*}:deploy-${target#*-}" tests/deploy >"$ops/build.log" 2>&1 ||
+      { cat "$ops/build.log"; return 1; }
+  done
+  for tag in deploy-next deploy-broken; do
+    docker tag "$p-backup:latest" "$p-backup:$tag"
+  done
+  docker tag "$p-asgi:latest" "$p-asgi:deploy-broken"
+  docker tag "$p-nginx:latest" "$p-nginx:deploy-broken"
 
-  "${compose[@]}" run --rm -T e2e -m "$select" --junitxml=/reports/ops.xml </dev/null &
+  "${compose[@]}" run --rm -T e2e -m ops --junitxml=/reports/ops.xml </dev/null &
   tests_pid=$!
   serve_requests "$ops" "$tests_pid" ops_request
-  wait "$tests_pid"
+  wait "$tests_pid" || rc=$?
+  [ ! -f "$ops/deploy-summary.txt" ] || { echo "deploys under load:"; cat "$ops/deploy-summary.txt"; }
+  return "$rc"
 }
 
 rm -rf "$reports" && mkdir -p "$reports"
@@ -135,7 +133,7 @@ ops_tests || status=1
 
 if [ "$status" != 0 ]; then
   log "logs of the stack after the failure"
-  "${compose[@]}" logs --tail 40 nginx wsgi asgi || true
+  "${compose[@]}" logs --tail 40 nginx wsgi asgi postgres || true
 fi
 
 teardown

@@ -4,7 +4,10 @@
 # with the reason, instead of a cryptic `nginx -t` error or a silently wrong edge.
 set -eu
 
-out=/etc/nginx/conf.d
+# KIT_CONF_OUT / KIT_CONF_SOURCE: bin/kit-config renders a newer release into a staging
+# directory with this same script.
+out=${KIT_CONF_OUT:-/etc/nginx/conf.d}
+source=${KIT_CONF_SOURCE:-/etc/nginx/release/kit}
 me=$(basename "$0")
 fail() { echo "$me: $*" >&2; exit 1; }
 log() { echo "$me: $*"; }
@@ -29,6 +32,9 @@ for name in NGINX_WSGI_UPSTREAM NGINX_ASGI_UPSTREAM; do
   echo "$value" | grep -Eq '^[A-Za-z0-9.-]+:[0-9]+$' || fail "$name must be host:port, not '$value'"
 done
 [ -n "${NGINX_LOCAL_RESOLVERS:-}" ] || fail "no nameserver in /etc/resolv.conf: nginx cannot find the app replicas"
+
+# The release's static configuration, where nginx.conf and the includes read it.
+rm -rf "$out/kit" && cp -R "$source" "$out/kit"
 
 # ---- real client IP --------------------------------------------------------------------
 # Only the listed proxies/load balancers may tell us the client address (X-Forwarded-For);
