@@ -142,8 +142,11 @@ for step in ${@:-$steps}; do
         --target "Uvicorn + FastAPI, 2 workers=/rt/stream-demo"
       ;;
     peers)
-      stats() { docker stats --no-stream --format '{{.Name}} {{.MemUsage}}' "${peers[@]/#/$project-}" \
-        | sed "s/^$project-//; s/-1 / /"; }
+      stats() {
+        local peer names=()
+        for peer in "${peers[@]}"; do names+=("$project-$peer-1"); done
+        docker stats --no-stream --format '{{.Name}} {{.MemUsage}}' "${names[@]}" | sed "s/^$project-//; s/-1 / /"
+      }
       targets=() data=()
       data=(--cards 50)  # example
       for server in "kit-gunicorn=kit: Gunicorn gthread, kit config (5 x 4 threads)" \
