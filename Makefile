@@ -126,7 +126,7 @@ compare: ## WSGI vs ASGI at rising concurrency: CSV, table and chart in loadtest
 compare-peers: ## The kit's Gunicorn/Uvicorn configurations vs the peers' commands, same app (bench step peers)
 	./loadtest/bench.sh peers
 
-bench: ## Every benchmark on a stack of its own, ~10 min: summary in loadtest/reports/bench-*/, docs/benchmarks.md
+bench: ## Every benchmark, bounded, on a stack of its own: summary in loadtest/reports/bench-*/ and docs/benchmarks.md
 	./loadtest/bench.sh
 
 lock: ## Refresh the uv lock files of every Python part (inside the Python base image)

@@ -16,7 +16,7 @@
 # wrk and the stream clients run in a container on the stack's backend network; Locust on the
 # host network against the published 127.0.0.1 port. nginx allow-lists both (rate limits off
 # for the generators). Every measurement is bounded (BENCH_DURATION seconds per point, a
-# deadline per stream level); all steps take about 10 minutes on 2 CPUs.
+# deadline per stream level): about 8 minutes of measuring, plus the build and the start.
 #
 # Usage: loadtest/bench.sh [STEP...] (default: all). Environment: COMPOSE_PROJECT_NAME
 # (-bench is added), BENCH_HTTP_PORT/BENCH_HTTPS_PORT (28080/28443 on 127.0.0.1),
