@@ -195,8 +195,8 @@ async def token_stream(count: int, interval: float, rid: str) -> AsyncIterator[b
         complete = True
         yield b"event: end\ndata: {}\n\n"
     finally:
-        # A client gone mid-stream: the next send fails and Starlette stops iterating, so no
-        # token is made for nobody; this runs when the generator is closed.
+        # A client gone mid-stream: Starlette stops the generator (it sees the disconnect, or
+        # the next send fails), so no token is made for nobody; this runs when it is closed.
         log.info(
             "stream ended",
             extra={"request_id": rid, "fields": {"tokens": produced, "complete": complete}},
