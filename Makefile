@@ -18,7 +18,7 @@ PYTHON := $(shell python3 -c 'import sys; sys.exit(sys.version_info < (3, 11))' 
   && echo python3 || echo docker run --rm $(AS_ME) -v "$$PWD:/src" -w /src python:3.13-slim-trixie python)
 
 .PHONY: help up down logs ps build migrate migrations superuser shell test test-template lint \
-  loadtest compare bench lock clean init startapp dev deploy rollback backup backup-list restore \
+  loadtest compare compare-peers bench lock clean init startapp dev deploy rollback backup backup-list restore \
   restore-drill swarm-secrets swarm-push swarm-deploy swarm-rm test-swarm
 
 help: ## List the targets
@@ -123,7 +123,10 @@ loadtest: ## Run a Locust profile headless against the running stack (PROFILE=sm
 compare: ## WSGI vs ASGI at rising concurrency: CSV, table and chart in loadtest/reports/compare-*/
 	./loadtest/compare.sh
 
-bench: ## Benchmarks against the running stack (TLS, static, card list, fan-out): summary in loadtest/reports/bench-*/
+compare-peers: ## The kit's Gunicorn/Uvicorn configurations vs the peers' commands, same app (bench step peers)
+	./loadtest/bench.sh peers
+
+bench: ## Every benchmark, bounded, on a stack of its own: summary in loadtest/reports/bench-*/ and docs/benchmarks.md
 	./loadtest/bench.sh
 
 lock: ## Refresh the uv lock files of every Python part (inside the Python base image)

@@ -1,97 +1,203 @@
 #!/usr/bin/env bash
-# The numbers of docs/benchmarks.md beyond `make compare`, against the running stack:
-#   tls     nginx's TLS overhead: /healthz answered by nginx itself over HTTPS vs plain HTTP
-#           (the status port), with keep-alive and with a new connection per request
+# `make bench`: the numbers of docs/benchmarks.md, headless, on a stack of its own
+# (`<project>-bench`, started here and removed at the end), in one report folder:
+#   tls       nginx's TLS overhead: /healthz answered by nginx itself over HTTPS vs plain HTTP
+#             (the status port), with keep-alive and with a new connection per request
 #   overhead  one Django JSON endpoint straight at Gunicorn vs through nginx over TLS
-#   static  one static file from nginx (HTTPS) vs the same file from Django/WhiteNoise (HTTP)
-#   cards   the Django card list (a board of 50 cards, one page, logged in) straight at Gunicorn  # example
-#           and through nginx over TLS, at 8 and 32 connections  # example
-#   fanout  1,000 WebSocket subscribers + 1 writer (Locust, profile fanout): connect time,  # example
-#           fan-out p50/p99, and the memory per held connection (asgi and nginx containers)  # example
-# wrk runs in a container on the stack's backend network (the project's own containers);
-# Locust runs on the host network against the published 127.0.0.1 port. The stack needs
-# NGINX_RATE_ALLOWLIST to cover the generators (see docs/benchmarks.md), or nginx answers 429.
-# Usage: COMPOSE_PROJECT_NAME=... HTTPS_PORT=... loadtest/bench.sh [STEP...] (default: every step
-# but overhead)
+#   static    one static file from nginx (HTTPS) vs the same file from Django/WhiteNoise (HTTP)
+#   cards     the Django card list (a board of 50 cards, one page, logged in) straight at  # example
+#             Gunicorn and through nginx over TLS, at 8 and 32 connections  # example
+#   stream    long streaming through nginx: N clients each receiving a 10 s token stream from
+#             Django (Gunicorn) and FastAPI (Uvicorn), same process count (stream_bench.py)
+#   peers     the kit's Gunicorn and Uvicorn configurations vs the peers' (compose.peers.yaml):
+#             card list, a write, io-wait; req/s, latency, errors, memory per container
+#   fanout    1,000 WebSocket subscribers + 1 writer (Locust, profile fanout): connect time,  # example
+#             fan-out p50/p99, and the memory per held connection (asgi and nginx containers)  # example
+# wrk and the stream clients run in a container on the stack's backend network; Locust on the
+# host network against the published 127.0.0.1 port. nginx allow-lists both (rate limits off
+# for the generators). Every measurement is bounded (BENCH_DURATION seconds per point, a
+# deadline per stream level): about 8 minutes of measuring, plus the build and the start.
+#
+# Usage: loadtest/bench.sh [STEP...] (default: all). Environment: COMPOSE_PROJECT_NAME
+# (-bench is added), BENCH_HTTP_PORT/BENCH_HTTPS_PORT (28080/28443 on 127.0.0.1),
+# BENCH_DURATION (10), BENCH_DOC (docs/benchmarks.md: its "Last make bench run" part is
+# replaced by this run's summary; empty: leave it).
 set -o errexit -o pipefail -o nounset
 
 cd "$(dirname "$0")/.."
-project=${COMPOSE_PROJECT_NAME:-pykit}
+steps="tls overhead static"
+steps+=" cards"  # example
+steps+=" stream peers"
+steps+=" fanout"  # example
+for step in "${@:-$steps}"; do
+  case " $steps " in *" $step "*) ;; *) echo "unknown step $step (choose from: $steps)" >&2; exit 2 ;; esac
+done
+
+project=${COMPOSE_PROJECT_NAME:-pykit}-bench
+export COMPOSE_PROJECT_NAME=$project BIND_ADDRESS=127.0.0.1
+export HTTP_PORT=${BENCH_HTTP_PORT:-28080} HTTPS_PORT=${BENCH_HTTPS_PORT:-28443}
+# Same process count on both sides of the streaming comparison; the peers step runs the kit's
+# own defaults in services of its own (compose.peers.yaml).
+export GUNICORN_WORKERS=2 GUNICORN_THREADS=4 UVICORN_WORKERS=2
+# One login lasts the whole run.
+export REALTIME_TOKEN_TTL=3600
+duration=${BENCH_DURATION:-10}
 stamp=$(date -u +%Y%m%dT%H%M%SZ)
 out=loadtest/reports/bench-$stamp
-mkdir -p "$out" && chmod 0777 "$out"
-duration=${BENCH_DURATION:-15}
-# Static names are hashed (and only the hashed copies are kept): take the admin stylesheet's.
-static_file=${BENCH_STATIC_FILE:-$(docker exec "$project-nginx-1" sh -c \
-  'ls /srv/static/admin/css/base.*.css | head -n 1' | sed 's|^/srv||')}
+mkdir -p "$out" && chmod 0777 "$out"  # the generators run as their image's non-root user
+compose=(docker compose --env-file .env.example -f compose.yaml -f loadtest/compose.compare.yaml
+  -f loadtest/compose.peers.yaml)
+peers=(kit-gunicorn peer-gunicorn-sync peer-gunicorn-uvicorn-worker kit-uvicorn peer-fastapi-run)
+start=$SECONDS
+log() { printf '== bench: %s (%ss)\n' "$*" "$((SECONDS - start))"; }
 
+cleanup() {
+  log "removing the bench stack"
+  "${compose[@]}" --profile bench down --volumes --remove-orphans --timeout 10 >/dev/null 2>&1 || true
+}
+trap cleanup EXIT
+
+log "building (project $project)"
 docker compose -f loadtest/compose.yaml build --quiet locust
+"${compose[@]}" build --quiet nginx wsgi asgi
+"${compose[@]}" build --quiet django-asgi  # FROM the wsgi image just built
+"${compose[@]}" build --quiet peer-gunicorn-uvicorn-worker peer-fastapi-run  # FROM those
+
+log "starting the stack"
+"${compose[@]}" up --detach --wait --wait-timeout 300 nginx wsgi asgi migrate redis postgres \
+  >"$out/up.log" 2>&1 || { cat "$out/up.log"; exit 1; }
+# The peers after the kit's services, so they do not all start at once on 2 CPUs (and without
+# their dependencies, which run already: no second release step). A peer that never turns
+# healthy is reported (its step shows its errors), not a reason to stop.
+if ! "${compose[@]}" up --detach --wait --wait-timeout 180 --no-deps "${peers[@]}" >>"$out/up.log" 2>&1; then
+  tail -n 3 "$out/up.log"
+  for peer in "${peers[@]}"; do
+    "${compose[@]}" logs --tail 20 "$peer" >"$out/$peer.log" 2>&1 || true
+  done
+  log "a peer is not healthy; see $out/up.log and $out/<peer>.log"
+fi
+# The generators' addresses: the backend network (wrk, stream clients) and the edge network's
+# gateway (Locust through the published port). nginx is recreated with them allow-listed.
+backend=$(docker network inspect "${project}_backend" -f '{{(index .IPAM.Config 0).Subnet}}')
+gateway=$(docker network inspect "${project}_edge" -f '{{(index .IPAM.Config 0).Gateway}}')
+NGINX_RATE_ALLOWLIST="$backend $gateway/32" "${compose[@]}" up --detach --wait --no-deps nginx \
+  >>"$out/up.log" 2>&1
+
+password=$(tr -dc 'A-Za-z0-9' </dev/urandom | head -c 24 || true)
+"${compose[@]}" exec -T wsgi python manage.py ensure_user bench --password "$password" >/dev/null
+generator() {  # a script of the load-generator image, on the backend network
+  docker run --rm --network "${project}_backend" -v "$PWD/$out:/reports" \
+    -e COMPARE_USER=bench -e COMPARE_PASSWORD="$password" --entrypoint python pykit-locust "$@"
+}
 wrk_bench() {  # name, then compare.py arguments
   local name=$1
   shift
-  docker run --rm --network "${project}_backend" -v "$PWD/$out:/reports" \
-    -e COMPARE_USER=bench -e COMPARE_PASSWORD="${password:-}" \
-    --entrypoint python pykit-locust /app/compare.py --out "/reports/$name" "$@"
+  generator /app/compare.py --out "/reports/$name" --duration "$duration" --warmup 2 "$@"
 }
-machine="$(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
-echo "bench: $machine; load average $(cut -d' ' -f1-3 /proc/loadavg)" | tee "$out/machine.txt"
+machine="$(nproc) CPUs, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo), $(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)"
+{
+  echo "- date: $(date -u '+%Y-%m-%d %H:%M UTC'), machine: $machine, Docker $(docker version -f '{{.Server.Version}}')"
+  echo "- load average before the steps: $(cut -d' ' -f1-3 /proc/loadavg)"
+  echo "- command: \`make bench\` (\`loadtest/bench.sh ${*:-}\`), BENCH_DURATION=$duration s per point"
+} | tee "$out/machine.md"
 
-steps="tls static"
-steps+=" cards fanout"  # example
-for what in "${@:-$steps}"; do
-  for step in $what; do
-    case $step in
-      tls)
-        wrk_bench tls-keepalive --concurrency 50 --duration "$duration" --title "nginx /healthz, keep-alive" \
-          --target "keep-alive: HTTP=http://nginx:8081/healthz" \
-          --target "keep-alive: HTTPS=https://nginx:8443/healthz"
-        wrk_bench tls-new-connection --concurrency 50 --duration "$duration" \
-          --title "nginx /healthz, a new connection (TLS handshake) per request" \
-          --header "Connection: close" \
-          --target "new connection: HTTP=http://nginx:8081/healthz" \
-          --target "new connection: HTTPS=https://nginx:8443/healthz"
-        ;;
-      overhead)
-        # The same Django JSON endpoint straight at Gunicorn and through nginx (TLS, keep-alive).
-        wrk_bench nginx-overhead --concurrency 50 --duration "$duration" \
-          --title "Django /api/healthz: direct vs through nginx" \
-          --target "direct: Gunicorn (HTTP)=http://wsgi:8000/api/healthz" \
-          --target "through nginx: HTTPS, keep-alive=https://nginx:8443/api/healthz"
-        ;;
-      static)
-        wrk_bench static --concurrency 50 --duration "$duration" --title "$static_file" \
-          --header "Accept-Encoding: gzip" \
-          --target "static file: nginx (HTTPS)=https://nginx:8443$static_file" \
-          --target "static file: Django + WhiteNoise under Gunicorn (HTTP)=http://wsgi:8000$static_file"
-        ;;
-      # example-begin
-      cards)
-        password=$(tr -dc 'A-Za-z0-9' </dev/urandom | head -c 24 || true)
-        docker exec "$project-wsgi-1" python manage.py ensure_user bench --password "$password" >/dev/null
-        wrk_bench card-list --login http://wsgi:8000 --cards 50 --concurrency 8,32 \
-          --duration "$duration" --title "Django card list (50 cards), one page, logged in" \
-          --target "card list: straight at Gunicorn (HTTP)=http://wsgi:8000/api/boards/{board}/cards/" \
-          --target "card list: through nginx (HTTPS, keep-alive)=https://nginx:8443/api/boards/{board}/cards/"
-        ;;
-      fanout)
-        stats() { docker stats --no-stream --format '{{.Name}} {{.MemUsage}} {{.CPUPerc}}' \
-          "$project-asgi-1" "$project-nginx-1"; }
-        stats | sed 's/^/before /' | tee "$out/fanout-memory.txt"
-        ./loadtest/run.sh fanout >"$out/fanout.log" 2>&1 &
-        run=$!
-        sleep "${BENCH_PLATEAU_AT:-75}"  # all 1,001 users spawned (50/s) and holding
-        stats | sed 's/^/held /' | tee -a "$out/fanout-memory.txt"
-        status=0
-        wait "$run" || status=$?
-        grep -A12 "^SLO gate" "$out/fanout.log" | tee -a "$out/fanout-memory.txt" || true
-        echo "fanout: locust exit $status; report in $(grep -o 'loadtest/reports/[0-9TZ]*' "$out/fanout.log" | tail -1)"
-        ;;
-      # example-end
-      *) echo "unknown step $step (choose from: $steps overhead)" >&2; exit 2 ;;
-    esac
-  done
+for step in ${@:-$steps}; do
+  log "$step (load average $(cut -d' ' -f1-3 /proc/loadavg))"
+  case $step in
+    tls)
+      wrk_bench tls-keepalive --concurrency 50 --title "nginx /healthz, keep-alive" \
+        --target "keep-alive: HTTP=http://nginx:8081/healthz" \
+        --target "keep-alive: HTTPS=https://nginx:8443/healthz"
+      wrk_bench tls-new-connection --concurrency 50 \
+        --title "nginx /healthz, a new connection (TLS handshake) per request" \
+        --header "Connection: close" \
+        --target "new connection: HTTP=http://nginx:8081/healthz" \
+        --target "new connection: HTTPS=https://nginx:8443/healthz"
+      ;;
+    overhead)
+      wrk_bench nginx-overhead --concurrency 50 --title "Django /api/healthz: direct vs through nginx" \
+        --target "Django /api/healthz: straight at Gunicorn (HTTP)=http://wsgi:8000/api/healthz" \
+        --target "Django /api/healthz: through nginx (HTTPS, keep-alive)=https://nginx:8443/api/healthz"
+      ;;
+    static)
+      # Static names are hashed (and only the hashed copies are kept): take the admin stylesheet's.
+      static_file=$("${compose[@]}" exec -T nginx sh -c 'ls /srv/static/admin/css/base.*.css | head -n 1' |
+        sed 's|^/srv||')
+      wrk_bench static --concurrency 50 --title "$static_file" --header "Accept-Encoding: gzip" \
+        --target "static file: nginx (HTTPS)=https://nginx:8443$static_file" \
+        --target "static file: Django + WhiteNoise under Gunicorn (HTTP)=http://wsgi:8000$static_file"
+      ;;
+    # example-begin
+    cards)
+      wrk_bench card-list --login http://wsgi:8000 --cards 50 --concurrency 8,32 \
+        --title "Django card list (50 cards), one page, logged in" \
+        --target "card list: straight at Gunicorn (HTTP)=http://wsgi:8000/api/boards/{board}/cards/" \
+        --target "card list: through nginx (HTTPS, keep-alive)=https://nginx:8443/api/boards/{board}/cards/"
+      ;;
+    # example-end
+    stream)
+      # 8 = every Gunicorn thread (2 workers x 4); more clients than that wait for a thread.
+      generator /app/stream_bench.py --out /reports/stream --clients 8,32,200 --deadline 30 \
+        --target "Gunicorn + Django, 2 workers x 4 threads=/api/stream-demo" \
+        --target "Uvicorn + FastAPI, 2 workers=/rt/stream-demo"
+      ;;
+    peers)
+      stats() {
+        local peer names=()
+        for peer in "${peers[@]}"; do names+=("$project-$peer-1"); done
+        docker stats --no-stream --format '{{.Name}} {{.MemUsage}}' "${names[@]}" | sed "s/^$project-//; s/-1 / /"
+      }
+      targets=() data=()
+      data=(--cards 50)  # example
+      for server in "kit-gunicorn=kit: Gunicorn gthread, kit config (5 x 4 threads)" \
+        "peer-gunicorn-sync=cookiecutter-django: Gunicorn sync, WEB_CONCURRENCY 4" \
+        "peer-gunicorn-uvicorn-worker=cookiecutter-django async: Gunicorn + UvicornWorker x 4"; do
+        host=${server%%=*} name=${server#*=}
+        targets+=(--target "card list (GET, 50 cards): $name=http://$host:8000/api/boards/{board}/cards/")  # example
+        targets+=(--target "card create (POST): $name=POST http://$host:8000/api/boards/{board}/cards/")  # example
+        targets+=(--target "Django io-wait 100 ms: $name=http://$host:8000/api/io-wait?ms=100")
+      done
+      targets+=(--target "FastAPI io-wait 100 ms: kit: Uvicorn, 1 process per container=http://kit-uvicorn:8001/rt/io-wait?ms=100")
+      targets+=(--target "FastAPI io-wait 100 ms: full-stack-fastapi-template: fastapi run --workers 4=http://peer-fastapi-run:8000/rt/io-wait?ms=100")
+      wrk_bench peers --login http://wsgi:8000 "${data[@]}" --concurrency 32 \
+        --body '{"title": "bench card", "description": "written by the peers bench"}' \
+        --title "The kit vs its peers' commands, same app" "${targets[@]}"
+      { echo; echo "| container | memory after the run |"; echo "|---|---:|"
+        stats | awk '{print "| " $1 " | " $2 " |"}'; } | tee -a "$out/peers/compare.md"
+      ;;
+    # example-begin
+    fanout)
+      stats() { docker stats --no-stream --format '{{.Name}} {{.MemUsage}} {{.CPUPerc}}' \
+        "$project-asgi-1" "$project-nginx-1"; }
+      stats | sed 's/^/before /' | tee "$out/fanout-memory.txt"
+      LOCUST_RUN_TIME=60s ./loadtest/run.sh fanout >"$out/fanout.log" 2>&1 &
+      run=$!
+      sleep 45  # all 1,001 users spawned (50/s) and holding
+      stats | sed 's/^/held /' | tee -a "$out/fanout-memory.txt"
+      status=0
+      wait "$run" || status=$?
+      grep -A12 "^SLO gate" "$out/fanout.log" | tee -a "$out/fanout-memory.txt" || true
+      echo "fanout: locust exit $status; report in $(grep -o 'loadtest/reports/[0-9TZ]*' "$out/fanout.log" | tail -1)"
+      ;;
+    # example-end
+  esac
 done
-# One summary: every wrk table, then the fan-out gates and memory.
-cat "$out"/*/compare.md "$out"/fanout-memory.txt 2>/dev/null >"$out/summary.md" || true
+echo "- load average after: $(cut -d' ' -f1-3 /proc/loadavg); $((SECONDS - start)) s in all" | tee -a "$out/machine.md"
+
+# One summary: the machine, every table, the fan-out gates and memory.
+{
+  cat "$out/machine.md"
+  echo
+  cat "$out"/*/compare.md
+  if [ -f "$out/fanout-memory.txt" ]; then printf '\n```\n'; cat "$out/fanout-memory.txt"; printf '```\n'; fi
+} >"$out/summary.md"
 cat "$out/summary.md"
+doc=${BENCH_DOC-docs/benchmarks.md}
+if [ -n "$doc" ] && grep -q '^<!-- bench-begin -->' "$doc"; then
+  awk -v summary="$out/summary.md" '
+    /^<!-- bench-end -->/ { while ((getline line < summary) > 0) print line; skip = 0 }
+    !skip { print }
+    /^<!-- bench-begin -->/ { skip = 1 }' "$doc" >"$doc.new" && mv "$doc.new" "$doc"
+  echo "bench: $doc updated (its part between bench-begin and bench-end)"
+fi
 echo "bench: results in $out (summary.md)"

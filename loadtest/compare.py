@@ -47,10 +47,10 @@ FIELDS = [
 
 
 def parse_target(text: str) -> tuple[str, str, str]:
-    """'scenario: server=url' -> (scenario, server, url)."""
+    """'scenario: server=url' -> (scenario, server, url); 'POST url' sends --body instead."""
     label, sep, url = text.partition("=")
     scenario, sep2, server = label.partition(":")
-    if not (sep and sep2 and url.startswith("http")):
+    if not (sep and sep2 and url.removeprefix("POST ").startswith("http")):
         raise argparse.ArgumentTypeError(f"expected 'scenario: server=http://...', got {text!r}")
     return scenario.strip(), server.strip(), url.strip()
 
@@ -62,10 +62,11 @@ class BehindProxyPolicy(http.cookiejar.DefaultCookiePolicy):
         return True
 
 
-def login(url: str, host: str, args: argparse.Namespace) -> str:
+def login(url: str, host: str, args: argparse.Namespace) -> list[str]:
     """Log in as COMPARE_USER straight at the app (as nginx would forward it: Host and
-    X-Forwarded-Proto), give the account the data the targets list, return the Cookie header
-    (session, CSRF and real-time token)."""
+    X-Forwarded-Proto), give the account the data the targets list, return the headers a
+    browser would send: the cookies (session, CSRF and real-time token), the CSRF token and
+    the Origin."""
     jar = http.cookiejar.CookieJar(BehindProxyPolicy())
     opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(jar))
     base = "{0.scheme}://{0.netloc}".format(urlsplit(url))
@@ -110,11 +111,23 @@ def login(url: str, host: str, args: argparse.Namespace) -> str:
             call("POST", f"/api/boards/{args.board}/cards/", card)
     # example-end
     cookies = "; ".join(f"{c.name}={c.value}" for c in jar)
-    return f"Cookie: {cookies}"
+    csrf = next(c.value for c in jar if c.name == "csrftoken")
+    return [
+        f"Cookie: {cookies}",
+        f"X-CSRFToken: {csrf}",
+        f"Origin: {origin}",
+        f"Referer: {origin}/",
+    ]
 
 
-def run_wrk(url: str, connections: int, seconds: int, headers: list[str], threads: int) -> dict:
+def run_wrk(
+    url: str, connections: int, seconds: int, headers: list[str], threads: int, body: str = ""
+) -> dict:
     cmd = ["wrk", f"-t{min(threads, connections)}", f"-c{connections}", f"-d{seconds}s"]
+    env = dict(os.environ)
+    if url.startswith("POST "):  # wrk-report.lua sends WRK_BODY as a POST
+        url, env["WRK_BODY"] = url.removeprefix("POST "), body
+        headers = [*headers, "Content-Type: application/json"]
     # Long timeout: a queued request is slow, not lost; wrk would otherwise drop it from the stats.
     cmd += ["--timeout", "30s", "-s", str(LUA)]
     for header in headers:
@@ -123,7 +136,7 @@ def run_wrk(url: str, connections: int, seconds: int, headers: list[str], thread
     start = time.monotonic()
     # The command is built here from numbers and the operator's own target URLs.
     out = subprocess.run(  # noqa: S603
-        [*cmd, url], capture_output=True, text=True, check=True, timeout=seconds + 60
+        [*cmd, url], capture_output=True, text=True, check=True, timeout=seconds + 60, env=env
     ).stdout
     wall = time.monotonic() - start
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -205,6 +218,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--warmup", type=int, default=3, help="seconds before each server's sweep")
     p.add_argument("--threads", type=int, default=2, help="wrk threads")
     p.add_argument("--header", action="append", default=[], help="added to every request")
+    p.add_argument("--body", default="{}", help="the JSON body of 'POST url' targets")
     p.add_argument("--title", default="WSGI vs ASGI")
     p.add_argument(
         "--login",
@@ -218,21 +232,17 @@ def main(argv: list[str] | None = None) -> int:
     # What nginx adds in front of the apps: an allowed Host, and "this came in over HTTPS".
     args.header += [f"Host: {args.host_header}", "X-Forwarded-Proto: https"]
     if args.login:
-        args.header.append(login(args.login, args.host_header, args))
+        args.header += login(args.login, args.host_header, args)
 
     levels = [int(c) for c in args.concurrency.split(",")]
     args.out.mkdir(parents=True, exist_ok=True)
     rows: list[dict] = []
     for scenario, server, url in args.target:
         url = url.replace("{board}", str(getattr(args, "board", "")))  # example
-        run_wrk(url, 10, args.warmup, args.header, args.threads)  # warm connections and caches
+        wrk = (args.header, args.threads, args.body)
+        run_wrk(url, 10, args.warmup, *wrk)  # warm connections and caches
         for connections in levels:
-            r = row(
-                scenario,
-                server,
-                connections,
-                run_wrk(url, connections, args.duration, args.header, args.threads),
-            )
+            r = row(scenario, server, connections, run_wrk(url, connections, args.duration, *wrk))
             rows.append(r)
             print(json.dumps(r), flush=True)
 

@@ -1,3 +1,10 @@
+-- A POST when compare.py gives a body (WRK_BODY); GET otherwise.
+local body = os.getenv("WRK_BODY")
+if body then
+  wrk.method = "POST"
+  wrk.body = body
+end
+
 -- wrk's summary as one JSON line (prefixed WRK-JSON), with the percentiles compare.py needs.
 done = function(summary, latency, requests)
   local e = summary.errors

@@ -60,12 +60,14 @@ def main() -> int:
         "/rt/openapi.json",
         realtime,
         "/rt/sse",  # an endless stream when it succeeds; tests/test_realtime.py covers it
+        "/rt/stream-demo",  # up to 20 s per call; tests/test_streaming.py covers it
     )
     status |= run(
         "schemathesis-api",
         "/api/openapi.json",
         django,
         "/api/auth/logout",  # would end the session the run uses; the e2e tests cover it
+        "/api/stream-demo",  # up to 20 s per call; tests/test_streaming.py covers it
     )
     return 1 if status else 0
 

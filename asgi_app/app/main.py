@@ -1,6 +1,8 @@
-"""The FastAPI application: health, io-wait, the real-time endpoints and the domain routers."""
+"""The FastAPI application: health, io-wait, the streaming demo, the real-time endpoints and the
+domain routers."""
 
 import asyncio
+import json
 import logging
 import secrets
 import signal
@@ -10,14 +12,14 @@ from contextlib import asynccontextmanager
 
 from fastapi import Depends, FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, StreamingResponse
 from redis.asyncio import BlockingConnectionPool, Redis
 from redis.exceptions import RedisError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from . import docs, metrics, realtime
 from .hub import Hub
-from .logs import RequestLog
+from .logs import RequestLog, request_id
 from .routes import board_export  # example
 from .settings import get_settings
 from .web import STATUS_CODES, current_user, error, errors
@@ -173,3 +175,54 @@ async def io_wait(
         key = f"iowait:{secrets.token_hex(8)}"
         await request.app.state.redis.blpop([key], timeout=ms / 1000)
     return {"waited_ms": round((time.perf_counter() - start) * 1000, 1)}
+
+
+# ---- streaming demo -----------------------------------------------------------------------
+
+
+def stream_frame(i: int) -> bytes:
+    """One token as a Server-Sent Event, the shape Django's /api/stream-demo sends too."""
+    return f"data: {json.dumps({'i': i, 'text': f'token{i} '})}\n\n".encode()
+
+
+async def token_stream(count: int, interval: float, rid: str) -> AsyncIterator[bytes]:
+    produced, complete = 0, False
+    try:
+        for i in range(count):
+            if i:
+                await asyncio.sleep(interval)  # the work between two tokens (a model's next step)
+            produced += 1
+            yield stream_frame(i)
+        complete = True
+        yield b"event: end\ndata: {}\n\n"
+    finally:
+        # A client gone mid-stream: Starlette stops the generator (it sees the disconnect, or
+        # the next send fails), so no token is made for nobody; this runs when it is closed.
+        log.info(
+            "stream ended",
+            extra={"request_id": rid, "fields": {"tokens": produced, "complete": complete}},
+        )
+
+
+@app.get(
+    "/rt/stream-demo",
+    tags=["demo"],
+    response_class=StreamingResponse,
+    responses={
+        200: {"content": {"text/event-stream": {}}, "description": "One event per token"},
+        **errors(401, 422),
+    },
+)
+async def stream_demo(
+    tokens: int = Query(100, ge=1, le=200),
+    ms: int = Query(100, ge=0, le=100),
+    _: object = Depends(current_user),  # a dependency: 401 comes before any 422
+) -> StreamingResponse:
+    """`tokens` Server-Sent Events `ms` apart, like a model's answer streamed token by token
+    (the async side of the streaming comparison; Django's /api/stream-demo is the sync one).
+    A stream waits on the event loop, not in a thread. Needs a real-time token."""
+    return StreamingResponse(
+        token_stream(tokens, ms / 1000, request_id.get()),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-store"},
+    )

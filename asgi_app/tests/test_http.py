@@ -1,5 +1,6 @@
-"""Health, OpenAPI, io-wait, and JSON errors."""
+"""Health, OpenAPI, io-wait, the streaming demo, and JSON errors."""
 
+import json
 import time
 
 import httpx
@@ -52,6 +53,25 @@ def test_io_wait_answers_up_to_the_maximum_its_schema_allows(server):
     )
     assert r.status_code == 200, r.text
     assert r.json()["waited_ms"] >= top - 5
+
+
+def test_stream_demo_sends_each_token_as_an_event(server):
+    auth = bearer(make_token(1))
+    r = httpx.get(server.url + "/rt/stream-demo", params={"tokens": 3, "ms": 0}, headers=auth)
+    assert r.status_code == 200
+    assert r.headers["content-type"].startswith("text/event-stream")
+    data = [json.loads(x[6:]) for x in r.text.splitlines() if x.startswith('data: {"')]
+    assert [d["i"] for d in data] == [0, 1, 2]
+    assert r.text.endswith("event: end\ndata: {}\n\n")
+
+
+def test_stream_demo_refusals_are_json(server):
+    url = server.url + "/rt/stream-demo"
+    assert httpx.get(url).status_code == 401
+    for query in ({"tokens": 0}, {"tokens": 201}, {"ms": 101}):
+        bad = httpx.get(url, params=query, headers=bearer(make_token(1)))
+        assert bad.status_code == 422
+        assert bad.json()["error"]["code"] == "validation_failed"
 
 
 def test_every_operation_documents_its_errors_in_the_error_shape(server):

@@ -13,6 +13,7 @@ api_urls = [
     path("auth/me", views.me_view, name="me"),
     path("realtime/token", views.realtime_token_view, name="realtime-token"),
     path("io-wait", views.io_wait_view, name="io-wait"),
+    path("stream-demo", views.StreamDemoView.as_view(), name="stream-demo"),
     path("openapi.json", SpectacularAPIView.as_view(), {"format": "json"}, name="openapi"),
     # The split view serves its setup script as a file: no inline script under our CSP.
     path("docs", SpectacularSwaggerSplitView.as_view(url_name="openapi"), name="docs"),

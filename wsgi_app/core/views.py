@@ -1,5 +1,8 @@
-"""The API's root, auth (session + CSRF, sign-up), the real-time token, the I/O-wait demo."""
+"""The API's root, auth (session + CSRF, sign-up), the real-time token, the I/O-wait and
+streaming demos."""
 
+import json
+import logging
 import secrets
 import time
 
@@ -8,16 +11,22 @@ from django.conf import settings
 from django.contrib.auth import authenticate, get_user_model, login, logout
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.http import StreamingHttpResponse
 from django.middleware.csrf import get_token
 from django.urls import NoReverseMatch, get_resolver, reverse
 from django.views.decorators.csrf import ensure_csrf_cookie
 from drf_spectacular.utils import extend_schema, inline_serializer
 from rest_framework import exceptions, serializers, status
 from rest_framework.decorators import api_view, permission_classes
+from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.permissions import AllowAny
 from rest_framework.response import Response
+from rest_framework.views import APIView
 
 from core import events, realtime
+from core.logging import request_id
+
+log = logging.getLogger(__name__)
 
 USER_SCHEMA = inline_serializer(
     "User",
@@ -175,6 +184,69 @@ def io_wait_view(request):
         # BLPOP's timeout 0 means "forever", so 0 ms skips the call.
         events.blocking_redis_client().blpop(f"iowait:{secrets.token_hex(8)}", timeout=ms / 1000)
     return Response({"waited_ms": round((time.perf_counter() - started) * 1000, 1)})
+
+
+class StreamQuery(serializers.Serializer):
+    # A stream holds a Gunicorn thread from its first token to its last: at most 20 s.
+    tokens = serializers.IntegerField(min_value=1, max_value=200, default=100)
+    ms = serializers.IntegerField(min_value=0, max_value=100, default=100)
+
+
+def stream_frame(i: int) -> bytes:
+    """One token as a Server-Sent Event, the shape the ASGI side (/rt/stream-demo) sends too."""
+    return f"data: {json.dumps({'i': i, 'text': f'token{i} '})}\n\n".encode()
+
+
+def token_stream(count: int, interval: float, rid: str):
+    produced, complete = 0, False
+    try:
+        for i in range(count):
+            if i:
+                time.sleep(interval)  # the work between two tokens (a model's next step)
+            produced += 1
+            yield stream_frame(i)
+        complete = True
+        yield b"event: end\ndata: {}\n\n"
+    finally:
+        # A client gone mid-stream: Gunicorn's next write fails and it closes this generator
+        # (GeneratorExit at the yield), so no token is made for nobody.
+        log.info(
+            "stream ended",
+            extra={"request_id": rid, "fields": {"tokens": produced, "complete": complete}},
+        )
+
+
+class AnyAccept(BaseContentNegotiation):
+    """JSON errors whatever the client accepts: an EventSource asks for text/event-stream only,
+    which DRF would answer with 406 before the view runs."""
+
+    def select_parser(self, request, parsers):
+        return parsers[0]
+
+    def select_renderer(self, request, renderers, format_suffix=None):
+        return renderers[0], renderers[0].media_type
+
+
+class StreamDemoView(APIView):
+    content_negotiation_class = AnyAccept
+
+    @extend_schema(
+        parameters=[StreamQuery],
+        responses={(200, "text/event-stream"): {"type": "string"}},
+    )
+    def get(self, request):
+        """`tokens` Server-Sent Events `ms` apart, like a model's answer streamed token by
+        token (the sync side of the streaming comparison; /rt/stream-demo is the async one).
+        Each holds a Gunicorn thread until its end. Login required."""
+        query = StreamQuery(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        q = query.validated_data
+        response = StreamingHttpResponse(
+            token_stream(q["tokens"], q["ms"] / 1000, request_id.get()),
+            content_type="text/event-stream",
+        )
+        response["Cache-Control"] = "no-store"
+        return response
 
 
 @extend_schema(responses={200: {"type": "object", "additionalProperties": {"type": "string"}}})

@@ -25,6 +25,7 @@ def test_every_error_response_has_the_error_shape(paths):
 def test_errors_follow_what_the_operation_has(paths):
     # Login needed; a query parameter that can be invalid.
     assert statuses(paths, "/api/io-wait", "get") == {"200", "401", "403", "422"}
+    assert statuses(paths, "/api/stream-demo", "get") == {"200", "401", "403", "422"}
     # Anyone may log in, with a body that can be wrong; 401 is the wrong password.
     login = statuses(paths, "/api/auth/login", "post")
     assert {"400", "401", "403", "413", "415", "422"} <= login

@@ -1,5 +1,8 @@
-"""Health endpoints, the I/O-wait endpoint, production settings, provisioning, OpenAPI."""
+"""Health endpoints, the I/O-wait and streaming demos, production settings, provisioning,
+OpenAPI."""
 
+import json
+import logging
 import os
 import subprocess
 import sys
@@ -65,6 +68,41 @@ def test_io_wait_rejects_bad_values(as_alice, ms):
     response = as_alice.get("/api/io-wait", {"ms": ms})
     assert response.status_code == 422
     assert "ms" in response.json()["error"]["fields"]
+
+
+def stream_events(chunks) -> list[dict]:
+    text = b"".join(chunks).decode()
+    return [json.loads(line[6:]) for line in text.splitlines() if line.startswith('data: {"')]
+
+
+def test_stream_demo_sends_each_token_as_an_event(as_alice):
+    response = as_alice.get("/api/stream-demo", {"tokens": 3, "ms": 0})
+    assert response.status_code == 200
+    assert response["Content-Type"] == "text/event-stream"
+    chunks = list(response.streaming_content)
+    assert [e["i"] for e in stream_events(chunks)] == [0, 1, 2]
+    assert chunks[-1] == b"event: end\ndata: {}\n\n"
+
+
+def test_stream_demo_closed_mid_stream_makes_no_more_tokens(as_alice, caplog):
+    """What Gunicorn does when a write finds the client gone: it closes the response."""
+    response = as_alice.get("/api/stream-demo", {"tokens": 200, "ms": 0})
+    chunks = iter(response.streaming_content)
+    next(chunks), next(chunks)
+    with caplog.at_level(logging.INFO, logger="core.views"):
+        response.close()
+    (ended,) = [r for r in caplog.records if r.getMessage() == "stream ended"]
+    assert ended.fields == {"tokens": 2, "complete": False}
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("query", "status"), [({}, 401), ({"tokens": 0}, 422), ({"ms": 101}, 422)])
+def test_stream_demo_refusals_are_json_whatever_is_accepted(client, as_alice, query, status):
+    c = client if status == 401 else as_alice
+    response = c.get("/api/stream-demo", query, HTTP_ACCEPT="text/event-stream")
+    assert response.status_code == status
+    assert response["Content-Type"] == "application/json"
+    assert response.json()["error"]["code"] in ("unauthorized", "validation_failed")
 
 
 def manage(*args, **env):
