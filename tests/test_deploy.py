@@ -19,7 +19,7 @@ import pytest
 
 from conftest import HTTPS_URL, PROJECT
 from test_board_api import new_board
-from test_realtime import Subscriber, start, until
+from test_realtime import Subscriber, Token, bearer, start, until
 
 pytestmark = [pytest.mark.ops, pytest.mark.deploy, pytest.mark.timeout(600)]
 
@@ -30,8 +30,8 @@ WS_SUBSCRIBERS, SSE_SUBSCRIBERS = 50, 10
 class SseSubscriber:
     """An EventSource as a browser runs it: reconnects after `retry` with Last-Event-ID."""
 
-    def __init__(self, token: str, topic: str):
-        self.headers = {"Authorization": f"Bearer {token}"}
+    def __init__(self, token: str | Token, topic: str):
+        self.token = token
         self.topic = topic
         self.cards: list[str] = []
         self.last: str | None = None
@@ -41,8 +41,10 @@ class SseSubscriber:
     async def run(self) -> None:
         async with httpx.AsyncClient(base_url=HTTPS_URL, verify=False, timeout=30) as ac:  # noqa: S501
             while True:
-                headers = {**self.headers, **({"Last-Event-ID": self.last} if self.last else {})}
                 try:
+                    headers = await bearer(self.token)
+                    if self.last:
+                        headers["Last-Event-ID"] = self.last
                     async with ac.stream(
                         "GET", "/rt/sse", params={"topics": self.topic}, headers=headers
                     ) as r:
@@ -93,11 +95,13 @@ class Load:
         self.board = board
         self.sent = 0
         self.failures: list[str] = []
+        self.failed_between: list[tuple[float, float]] = []  # each failure: sent, answered
         self.resent = 0
         self.stop = asyncio.Event()
 
     async def one(self, i: int) -> None:
         url = f"/api/boards/{self.board}/cards/"
+        sent, failure = time.monotonic(), ""
         try:
             for resend in (False, True):
                 try:
@@ -111,9 +115,12 @@ class Load:
                         raise
                     self.resent += 1
             if r.status_code != (201 if i % 2 else 200):
-                self.failures.append(f"{r.request.method} {r.status_code} {r.text[:100]}")
+                failure = f"{r.request.method} {r.status_code} {r.text[:100]}"
         except httpx.HTTPError as e:
-            self.failures.append(f"{type(e).__name__}: {e}")
+            failure = f"{type(e).__name__}: {e}"
+        if failure:
+            self.failures.append(failure)
+            self.failed_between.append((sent, time.monotonic()))
 
     async def run(self) -> None:
         tasks = set()
@@ -140,8 +147,9 @@ def history(c: httpx.Client, board: int) -> list[str]:
 def deploy_under_load(request: str, login, host) -> dict:
     """Load and subscribers up, the host runs `request` (`deploy <tag>` or `rollback`), 3 s
     more load, then every count."""
-    c, board, token = new_board(login)
+    c, board, _ = new_board(login)
     topic = f"board.{board}"
+    token = Token(c)  # a deploy may outlast the first token
 
     async def go():
         subs = [Subscriber(token, topic) for _ in range(WS_SUBSCRIBERS)]
