@@ -20,7 +20,8 @@ lab() { DOCKER_HOST='' "$SWARM_LAB" "$@"; }
 log() { printf '\n== %s (%ss)\n' "$*" "$((SECONDS - start))"; }
 
 export COMPOSE_PROJECT_NAME=${SWARM_TEST_PROJECT:-pykit-swarm-test}
-export COMPOSE="docker compose --env-file .env.example" SWARM_RESOLVE_IMAGE=never
+compose=(docker compose --env-file .env.example)
+export COMPOSE="${compose[*]}" SWARM_RESOLVE_IMAGE=never
 export REGISTRY=127.0.0.1:5000 IMAGE_TAG=t1
 # The test checks no backup: without the service, its image (the largest) is neither pushed
 # nor pulled.
@@ -54,6 +55,13 @@ for i in 1 2 3; do
 done
 docker node update --label-add kit.data=true swarm-lab-node1 >/dev/null
 
+# Meanwhile node 1 (the manager, the data node) pulls the images of Postgres, Redis and the
+# secrets step.
+DOCKER_HOST='' "${compose[@]}" config --format json | python3 -c 'import json, sys
+s = json.load(sys.stdin)["services"]
+print(*(s[n]["image"] for n in ("postgres", "redis", "secrets")))' | xargs -n 1 docker pull -q >/dev/null &
+pulls=$!
+
 log "build and push release t1; release t2 (a migration, new images) from tests/deploy"
 deploy/swarm/swarm.sh push
 DOCKER_HOST='' docker compose -f compose.yaml -f compose.test.yaml --profile tests build --quiet e2e
@@ -63,12 +71,14 @@ for target in wsgi-next asgi-next; do
     --build-arg "ASGI_IMAGE=$p-asgi:t1" -t "$p-${target%%-*}:t2" tests/deploy >/dev/null
 done
 for image in "${images[@]}"; do
+  # t2 has new wsgi and asgi images, and the same nginx image.
   [ "$image" = nginx ] && DOCKER_HOST='' docker tag "$REGISTRY/$p-$image:t1" "$p-$image:t2"
   DOCKER_HOST='' docker tag "$p-$image:t2" "$REGISTRY/$p-$image:t2"
   DOCKER_HOST='' docker push -q "$REGISTRY/$p-$image:t2" >/dev/null
 done
 
 log "secrets, deploy t1"
+wait "$pulls" || echo "test-swarm: pulling the data images ahead failed; the deploy pulls them"
 deploy/swarm/swarm.sh secrets
 deploy/swarm/swarm.sh deploy
 
@@ -84,7 +94,13 @@ tests_pid=$!
 swarm_request() {
   case "$1" in
     deploy) IMAGE_TAG=$2 deploy/swarm/swarm.sh deploy ;;
-    stop | start) lab "$1" "$2" ;;
+    stop) lab stop "$2" ;;
+    start) # A node killed by `docker stop` leaves containerd's pid file behind; when that pid
+      # is taken at the next start, its Docker Engine refuses to start. Empty the file first.
+      printf '' >"$reports/containerd.pid"
+      tar -c -C "$reports" containerd.pid |
+        DOCKER_HOST='' docker cp - "swarm-lab-node$2:/var/run/docker/containerd/" || true
+      lab start "$2" ;;
     *) echo "unknown request: $1"; return 2 ;;
   esac
 }

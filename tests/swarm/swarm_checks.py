@@ -9,6 +9,7 @@ that deploys (`deploy <tag>`) and stops or starts a node (`stop <n>`, `start <n>
 """
 
 import asyncio
+import functools
 import json
 import os
 import time
@@ -23,7 +24,8 @@ from test_board_api import new_board
 from test_deploy import Load, SseSubscriber, assert_nothing_lost, deploy_under_load, history
 from test_realtime import Subscriber, Token, start, until
 
-pytestmark = pytest.mark.timeout(600)
+# Generous: a deploy on a busy 2-core machine that runs the whole swarm has taken 8 minutes.
+pytestmark = pytest.mark.timeout(1200)
 
 STACK = os.environ["SWARM_STACK"]
 NODE_URLS = os.environ["SWARM_NODE_URLS"].split()
@@ -192,11 +194,10 @@ def test_a_node_failure_costs_seconds_and_no_event(swarm, users, login, host):
     for s in everyone:
         assert s.cards == expected  # every event once, in order, across the failure
 
-    def rejoined() -> bool:
-        node = swarm.nodes.list(filters={"name": victim})[0]
-        return node.attrs["Status"]["State"] == "ready"
+    def rejoined() -> bool:  # back in the swarm, and serving: its nginx (global) runs again
+        return victim in placement(swarm, "nginx")
 
-    assert asyncio.run(until(rejoined, 90, 2)), f"{victim} did not rejoin"
+    assert asyncio.run(until(rejoined, 180, 2)), f"{victim} did not rejoin"
 
 
 def test_a_rolling_update_fails_no_request_and_loses_no_event(swarm, users, login, host):
@@ -205,7 +206,7 @@ def test_a_rolling_update_fails_no_request_and_loses_no_event(swarm, users, logi
         return attrs["Labels"]["kit.release"], attrs["TaskTemplate"]["ContainerSpec"]["Image"]
 
     before = {svc: spec(svc) for svc in ("wsgi", "asgi", "nginx")}
-    run = deploy_under_load("deploy t2", login, host)
+    run = deploy_under_load("deploy t2", login, functools.partial(host, timeout=900))
     assert run["rc"] == 0, f"the deploy failed: {run['output']}"
     for svc in ("wsgi", "asgi"):
         release, image = spec(svc)
