@@ -21,7 +21,7 @@ import pytest
 
 from conftest import HTTPS_URL, OPS_DIR, PROJECT
 from test_board_api import new_board
-from test_realtime import Subscriber, start, until
+from test_realtime import Subscriber, Token, bearer, start, until
 
 pytestmark = [pytest.mark.ops, pytest.mark.timeout(600)]
 
@@ -32,8 +32,8 @@ WS_SUBSCRIBERS, SSE_SUBSCRIBERS = 50, 10
 class SseSubscriber:
     """An EventSource as a browser runs it: reconnects after `retry` with Last-Event-ID."""
 
-    def __init__(self, token: str, topic: str):
-        self.headers = {"Authorization": f"Bearer {token}"}
+    def __init__(self, token: str | Token, topic: str):
+        self.token = token
         self.topic = topic
         self.cards: list[str] = []
         self.last: str | None = None
@@ -43,8 +43,10 @@ class SseSubscriber:
     async def run(self) -> None:
         async with httpx.AsyncClient(base_url=HTTPS_URL, verify=False, timeout=30) as ac:  # noqa: S501
             while True:
-                headers = {**self.headers, **({"Last-Event-ID": self.last} if self.last else {})}
                 try:
+                    headers = await bearer(self.token)
+                    if self.last:
+                        headers["Last-Event-ID"] = self.last
                     async with ac.stream(
                         "GET", "/rt/sse", params={"topics": self.topic}, headers=headers
                     ) as r:
@@ -93,19 +95,24 @@ class Load:
         self.board = board
         self.sent = 0
         self.failures: list[str] = []
+        self.failed_between: list[tuple[float, float]] = []  # each failure: sent, answered
         self.stop = asyncio.Event()
 
     async def one(self, i: int) -> None:
         url, method = f"/api/boards/{self.board}/cards/", "POST" if i % 2 else "GET"
+        sent, failure = time.monotonic(), ""
         try:
             if i % 2:
                 r = await self.client.post(url, json={"title": f"load {i}"})
             else:
                 r = await self.client.get(url)
             if r.status_code != (201 if i % 2 else 200):
-                self.failures.append(f"{method} {r.status_code} {r.text[:100]}")
+                failure = f"{method} {r.status_code} {r.text[:100]}"
         except httpx.HTTPError as e:
-            self.failures.append(f"{method} {type(e).__name__}: {e}")
+            failure = f"{method} {type(e).__name__}: {e}"
+        if failure:
+            self.failures.append(failure)
+            self.failed_between.append((sent, time.monotonic()))
 
     async def run(self) -> None:
         tasks = set()
@@ -129,12 +136,14 @@ def history(c: httpx.Client, board: int) -> list[str]:
     return [e["id"] for e in events if e["type"].startswith("card.")]
 
 
-def deploy_under_load(request: str, login, host, containers) -> dict:
+def deploy_under_load(request: str, login, host, containers=None) -> dict:
     """Load and subscribers up, the host runs `request` (`deploy <tag>` or `rollback`), 3 s
     more load, then every count."""
-    replicas = len(containers("wsgi")), len(containers("asgi"))
-    c, board, token = new_board(login)
+    # On this machine's stack; a swarm's replicas are counted by its own checks.
+    replicas = (len(containers("wsgi")), len(containers("asgi"))) if containers else ("?", "?")
+    c, board, _ = new_board(login)
     topic = f"board.{board}"
+    token = Token(c)  # a deploy may outlast the first token
 
     async def go():
         subs = [Subscriber(token, topic) for _ in range(WS_SUBSCRIBERS)]

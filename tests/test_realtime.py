@@ -11,6 +11,7 @@ import random
 import threading
 import time
 
+import httpx
 import pytest
 import websockets
 
@@ -19,12 +20,37 @@ from conftest import WS_URL, insecure_tls
 pytestmark = pytest.mark.timeout(240)
 
 
+class Token:
+    """A user's real-time token kept fresh as the kit's page keeps it (board.js renews it at
+    four fifths of its life): a connection opened later than that gets a new one, so a long
+    run's reconnects are not refused for an expired token."""
+
+    def __init__(self, client: httpx.Client):
+        self.client = client
+        self.value = ""
+        self.renew_at = 0.0
+        self.lock = asyncio.Lock()
+
+    async def get(self) -> str:
+        async with self.lock:
+            if time.monotonic() >= self.renew_at:
+                r = await asyncio.to_thread(self.client.post, "/api/realtime/token")
+                r.raise_for_status()
+                self.value = r.json()["token"]
+                self.renew_at = time.monotonic() + 0.8 * r.json()["expires_in"]
+        return self.value
+
+
+async def bearer(token: str | Token) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token if isinstance(token, str) else await token.get()}"}
+
+
 class Subscriber:
     """A WebSocket client that reconnects and resumes from the last id it saw, as a browser
-    client of the kit would."""
+    client of the kit would. `token`: a fixed one, or a Token renewed as the page does."""
 
-    def __init__(self, token: str, topic: str):
-        self.headers = {"Authorization": f"Bearer {token}"}
+    def __init__(self, token: str | Token, topic: str):
+        self.token = token
         self.topic = topic
         self.cards: list[str] = []  # ids of published events (not presence), in arrival order
         self.last: str | None = None  # last event id of any type: the resume point
@@ -35,8 +61,9 @@ class Subscriber:
     async def run(self) -> None:
         while True:
             try:
+                headers = await bearer(self.token)
                 async with websockets.connect(
-                    WS_URL, ssl=insecure_tls(), additional_headers=self.headers, open_timeout=10
+                    WS_URL, ssl=insecure_tls(), additional_headers=headers, open_timeout=10
                 ) as ws:
                     msg = {"type": "subscribe", "topics": [self.topic]}
                     if self.last:
@@ -55,7 +82,10 @@ class Subscriber:
                     self.closes.append(ws.close_code)
             except websockets.ConnectionClosed as e:
                 self.closes.append(e.rcvd.code if e.rcvd else None)
-            except (OSError, TimeoutError, websockets.InvalidStatus, websockets.InvalidHandshake):
+            except (
+                OSError, TimeoutError, websockets.InvalidStatus, websockets.InvalidHandshake,
+                httpx.HTTPError,
+            ):  # fmt: skip
                 self.closes.append(None)  # refused (restarting replica, 429, 502): retry
             await asyncio.sleep(0.2 + random.random() * 0.5)
 

@@ -3,7 +3,7 @@ a file for `docker stack deploy` out (JSON, which is YAML). One source of truth:
 commands, environment, healthchecks, users, limits and volumes come from compose.yaml (and
 .env); only what Swarm does differently is written here.
 
-    docker compose config --format json | python3 stack.py --part apps --tag v42 ... >stack.json
+    docker compose config --format json | python3 stack.py --part apps --images refs ... >stack.json
 
 Parts, deployed in this order by deploy/swarm/swarm.sh:
   data     postgres and redis, pinned to the node labelled kit.data=true, with the networks
@@ -14,12 +14,16 @@ Parts, deployed in this order by deploy/swarm/swarm.sh:
 What differs from Compose, and why (README, "Past one host"):
   - no IPVS assumed: every service is `endpoint_mode: dnsrr` (nginx resolves the replicas
     itself, as it does under Compose) and nginx publishes its ports in `mode: host`;
+  - the kit's images are named by digest (swarm.sh looks each release's tags up in the
+    registry): a release in which nginx's image did not change leaves nginx running;
   - secrets are Swarm secrets, mounted at the same paths (/run/kit-secrets/<file>) with the
     same owner and mode as the per-service volumes of the `secrets` service: images unchanged.
     Who gets which file is read from the secrets' labels, set by `swarm.sh secrets` from what
     scripts/init-secrets.sh hands out;
   - nginx's templates are Swarm configs named by their content hash: a changed template is a
     new config, which rolls nginx out (configs are immutable);
+  - nginx re-resolves the replicas every second (NGINX_DNS_VALID), within Swarm's delay
+    between taking a task out of DNS and stopping it;
   - limits go to deploy.resources (reservations: a quarter of each limit), `restart` to a
     restart policy; Swarm's tmpfs mounts are root's, so nginx (which writes as its own
     user) runs on a writable root filesystem instead;
@@ -47,8 +51,11 @@ def resources(svc: dict) -> dict:
     limits = {"memory": str(svc["mem_limit"]), "cpus": str(svc["cpus"])}
     if svc.get("pids_limit"):
         limits["pids"] = svc["pids_limit"]
-    # Reserve a quarter: the scheduler keeps that much free per task, the limit caps bursts.
-    reserve = {"memory": str(int(svc["mem_limit"]) // 4), "cpus": str(float(svc["cpus"]) / 4)}
+    # Reserve a quarter of the memory: the scheduler keeps that much free per task, the limit
+    # caps bursts. No CPU reservation: CPU is shared (the limit caps it), and a reservation
+    # that no longer fits (a node that took over a lost node's replicas) makes Swarm evict
+    # tasks from the node, nginx among them.
+    reserve = {"memory": str(int(svc["mem_limit"]) // 4)}
     return {"limits": limits, "reservations": reserve}
 
 
@@ -83,7 +90,7 @@ def service(name: str, svc: dict, args, available: list[dict]) -> dict:
     out = {k: svc[k] for k in KEEP if svc.get(k) is not None}
     out["image"] = svc["image"]
     if "build" in svc:  # built by the kit: pushed per release (swarm.sh push)
-        out["image"] = f"{args.registry}/{svc['image'].split(':')[0]}:{args.tag}"
+        out["image"] = args.images[svc["image"]]
     out["volumes"] = mounts(svc)
     if any("uid=" in t for t in svc.get("tmpfs", [])):
         # Swarm's tmpfs belongs to root (0755): a service that writes as its own user keeps
@@ -92,6 +99,9 @@ def service(name: str, svc: dict, args, available: list[dict]) -> dict:
     secret_owner = "wsgi" if name in ("migrate", "backup") else name
     out["secrets"] = secrets_of(secret_owner, available)
     out["deploy"] = {
+        # A label of the service, not of its tasks: a new release that leaves an image as it
+        # was changes the label but restarts nothing.
+        "labels": {"kit.release": args.tag},
         "endpoint_mode": "dnsrr",
         "resources": resources(svc),
         "restart_policy": {"condition": "any", "delay": "5s"},
@@ -112,7 +122,8 @@ def app_rollout(health: dict) -> dict:
 
 def build(compose: dict, args, available: list[dict]) -> dict:
     svcs = compose["services"]
-    names = {"data": DATA, "migrate": ("migrate",), "static": ("static",), "apps": APPS}[args.part]
+    apps = APPS if args.backup == "on" else tuple(a for a in APPS if a != "backup")
+    names = {"data": DATA, "migrate": ("migrate",), "static": ("static",), "apps": apps}[args.part]
     out: dict = {"version": "3.9", "services": {}}
     for name in names:
         src = svcs["migrate" if name == "static" else name]
@@ -148,6 +159,11 @@ def build(compose: dict, args, available: list[dict]) -> dict:
                 {"source": c, "target": f"/etc/nginx/templates/{f}", "uid": "101", "mode": 0o444}
                 for c, f in nginx_configs().items()
             ]
+            # Swarm takes a stopping task out of DNS 2 s before it signals it (its gossip
+            # delay): re-resolving every second, nginx sends it nothing more by then. With the
+            # Compose default (5 s) nginx would send requests to a Gunicorn that is shutting
+            # down, whose kept-alive connections no longer answer (a POST gets 502).
+            s["environment"] = {**s.get("environment", {}), "NGINX_DNS_VALID": "1s"}
         elif name == "backup":
             # Its backups volume lives on one node: the data node, beside Postgres.
             deploy["placement"] = {"constraints": ["node.labels.kit.data == true"]}
@@ -191,12 +207,14 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--part", choices=("data", "migrate", "static", "apps"), required=True)
     p.add_argument("--stack", required=True, help="the stack's name (prefix of its networks)")
-    p.add_argument("--registry", required=True, help="where `swarm.sh push` put the images")
-    p.add_argument("--tag", required=True, help="the release's image tag")
+    p.add_argument("--images", required=True, help="lines `<compose image> <registry ref>`")
+    p.add_argument("--tag", required=True, help="the release's image tag (a label of each service)")
     p.add_argument("--wsgi-replicas", type=int, default=2)
     p.add_argument("--asgi-replicas", type=int, default=2)
+    p.add_argument("--backup", choices=("on", "off"), default="on", help="the backup service")
     p.add_argument("--secrets", required=True, help="`docker secret inspect` of the kit's secrets")
     args = p.parse_args()
+    args.images = dict(line.split() for line in Path(args.images).read_text().splitlines())
     args.replicas = {"wsgi": args.wsgi_replicas, "asgi": args.asgi_replicas}
     # Each secret's labels say whose it is: kit.service, kit.file, kit.uid (swarm.sh secrets).
     available = [

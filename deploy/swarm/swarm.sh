@@ -9,8 +9,10 @@
 #
 # Settings: IMAGE_TAG (default: the git commit), REGISTRY, SWARM_STACK (default: the compose
 # project name), WSGI_REPLICAS / ASGI_REPLICAS (2 / 2), SWARM_SECRETS_VERSION (1),
-# SWARM_RESOLVE_IMAGE (always|changed|never: pin images to registry digests), BUILD_DOCKER_HOST
-# (the engine that builds and pushes; default: this machine's, whatever DOCKER_HOST says).
+# SWARM_BACKUP (on|off: off leaves out the backup service and its image, for a database that
+# is backed up elsewhere), SWARM_RESOLVE_IMAGE (always|changed|never: pin the other images to
+# registry digests), BUILD_DOCKER_HOST (the engine that builds and pushes; default: this
+# machine's, whatever DOCKER_HOST says).
 set -o errexit -o pipefail -o nounset
 cd "$(dirname "$0")/../.."
 
@@ -20,6 +22,12 @@ tag=${IMAGE_TAG:-$(git rev-parse --short HEAD 2>/dev/null || true)}
 version=${SWARM_SECRETS_VERSION:-1}
 resolve=${SWARM_RESOLVE_IMAGE:-always}
 me=swarm
+apps=(nginx wsgi asgi)
+case ${SWARM_BACKUP:-on} in
+  on) apps+=(backup) ;;
+  off) ;;
+  *) printf '%s: SWARM_BACKUP is on or off, not %s\n' "$me" "$SWARM_BACKUP" >&2; exit 2 ;;
+esac
 
 say() { printf '%s: %s\n' "$me" "$*" >&2; }
 fail() { say "$*"; exit 1; }
@@ -77,16 +85,30 @@ print(" ".join(v["target"] for v in s if v["target"].startswith("/run/secrets-fo
     done
 }
 
+# The services whose images the kit builds and the swarm runs: the apps, and Redis and
+# Postgres with the log wrapper (log/Dockerfile); not `secrets` (Swarm secrets instead).
+built_services() {
+  config | python3 -c 'import json, sys
+s = json.load(sys.stdin)["services"]
+data = [n for n, v in s.items() if "build" in v and not v.get("profiles") and n in ("redis", "postgres")]
+print(" ".join(sys.argv[1:] + data))' "${apps[@]}"
+}
+built_images() {  # their images (compose names), one a line
+  local services
+  read -ra services <<<"$(built_services)"
+  config | python3 -c 'import json, sys
+s = json.load(sys.stdin)["services"]
+for name in sys.argv[1:]: print(s[name]["image"])' "${services[@]}" | sort -u
+}
+
 push() {
   need
   local images
-  images=$(config | python3 -c 'import json, sys
-for s in json.load(sys.stdin)["services"].values():
-    if "build" in s and not s.get("profiles"): print(s["image"])' | sort -u)
+  images=$(built_images)
   say "building $(echo "$images" | wc -l) images"
-  # Every service without a profile that has a build: the apps, and Redis and Postgres with
-  # the log wrapper (log/Dockerfile).
-  DOCKER_HOST=${BUILD_DOCKER_HOST:-} "${compose[@]}" build --quiet
+  local services
+  read -ra services <<<"$(built_services)"
+  DOCKER_HOST=${BUILD_DOCKER_HOST:-} "${compose[@]}" build --quiet "${services[@]}"
   for image in $images; do
     DOCKER_HOST=${BUILD_DOCKER_HOST:-} docker tag "$image" "$REGISTRY/${image%%:*}:$tag"
     DOCKER_HOST=${BUILD_DOCKER_HOST:-} docker push -q "$REGISTRY/${image%%:*}:$tag" >/dev/null
@@ -94,11 +116,26 @@ for s in json.load(sys.stdin)["services"].values():
   done
 }
 
+# pin_images: "<compose image> <REGISTRY/name@digest>" lines for this release's images, looked
+# up in the registry (docker manifest), into $work/images. By digest, an image that did not
+# change between two releases is the same image to Swarm: its service is left running.
+pin_images() {
+  local image ref digest insecure=()
+  case $REGISTRY in localhost[:/]* | 127.0.0.1[:/]*) insecure=(--insecure) ;; esac  # plain HTTP
+  for image in $(built_images); do
+    ref=$REGISTRY/${image%%:*}:$tag
+    digest=$(docker manifest inspect -v "${insecure[@]}" "$ref" |
+      python3 -c 'import json, sys; print(json.load(sys.stdin)["Descriptor"]["digest"])') ||
+      fail "no image $ref in the registry: IMAGE_TAG=$tag make swarm-push first"
+    echo "$image $REGISTRY/${image%%:*}@$digest"
+  done >"$work/images"
+}
+
 generate() {  # generate PART -> the stack file's path
   local secrets=$work/secrets.json
   [ -s "$secrets" ] || { kit_secrets | xargs -r docker secret inspect >"$secrets"; }
-  config | python3 "$here/stack.py" --part "$1" --stack "$stack" --registry "$REGISTRY" \
-    --tag "$tag" --secrets "$secrets" --wsgi-replicas "${WSGI_REPLICAS:-2}" \
+  config | python3 "$here/stack.py" --part "$1" --stack "$stack" --images "$work/images" \
+    --tag "$tag" --secrets "$secrets" --backup "${SWARM_BACKUP:-on}" --wsgi-replicas "${WSGI_REPLICAS:-2}" \
     --asgi-replicas "${ASGI_REPLICAS:-2}" >"$work/$1.json"
   echo "$work/$1.json"
 }
@@ -144,6 +181,7 @@ deploy() {
   done
   work=$(mktemp -d)
   trap 'rm -rf "$work"' EXIT
+  pin_images
   local opts=(--resolve-image "$resolve" --with-registry-auth) file
 
   say "data stores (postgres, redis), networks"
@@ -166,12 +204,12 @@ deploy() {
     }
   done
 
-  say "apps: nginx, wsgi, asgi, backup on $tag (rolling, one replica at a time)"
+  say "apps: ${apps[*]} on $tag (rolling, one replica at a time)"
   file=$(generate apps)
   docker stack deploy "${opts[@]}" --detach=false -c "$file" "$stack" >"$work/deploy.log" 2>&1 ||
     { cat "$work/deploy.log" >&2; fail "docker stack deploy failed"; }
   local svc state failed=""
-  for svc in nginx wsgi asgi backup; do
+  for svc in "${apps[@]}"; do
     state=$(docker service inspect -f '{{if .UpdateStatus}}{{.UpdateStatus.State}}{{end}}' "${stack}_$svc")
     case "$state" in ""|completed) ;; *) failed+=" $svc ($state)" ;; esac
   done

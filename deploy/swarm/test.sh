@@ -20,14 +20,23 @@ lab() { DOCKER_HOST='' "$SWARM_LAB" "$@"; }
 log() { printf '\n== %s (%ss)\n' "$*" "$((SECONDS - start))"; }
 
 export COMPOSE_PROJECT_NAME=${SWARM_TEST_PROJECT:-pykit-swarm-test}
-export COMPOSE="docker compose --env-file .env.example" SWARM_RESOLVE_IMAGE=never
+compose=(docker compose --env-file .env.example)
+export COMPOSE="${compose[*]}" SWARM_RESOLVE_IMAGE=never
 export REGISTRY=127.0.0.1:5000 IMAGE_TAG=t1
+# The test checks no backup: without the service, its image (the largest) is neither pushed
+# nor pulled.
+export SWARM_BACKUP=off
 E2E_PASSWORD=$(tr -dc 'A-Za-z0-9' </dev/urandom | head -c 24 || true)
 export E2E_PASSWORD
 reports=build/swarm-test-reports
-images=(nginx wsgi asgi backup)
+images=(nginx wsgi asgi)
 
-teardown() { log "tear down"; lab down || true; }
+# SWARM_TEST_KEEP=1 leaves the lab up to look into a failure (`swarm-lab down` removes it).
+teardown() {
+  [ -n "${SWARM_TEST_KEEP:-}" ] && { log "lab kept (SWARM_TEST_KEEP)"; return; }
+  log "tear down"
+  lab down || true
+}
 trap teardown EXIT
 
 log "swarm-lab up 3"
@@ -38,11 +47,20 @@ export DOCKER_HOST
 # `make test` does for its load steps.
 NGINX_RATE_ALLOWLIST=$(DOCKER_HOST='' docker network inspect swarm-lab -f '{{(index .IPAM.Config 0).Subnet}}')
 export NGINX_RATE_ALLOWLIST
-# Node 1 (the manager) holds the data; every node is an edge in its own zone.
+# Node 1 (the manager) holds the data; every node is an edge. No zones: Swarm then places
+# replicas on the nodes with the fewest of them, and the fewest tasks: nodes 2 and 3 each get
+# a wsgi and an asgi, which the node-failure check needs.
 for i in 1 2 3; do
-  docker node update --label-add kit.edge=true --label-add "kit.zone=z$i" "swarm-lab-node$i" >/dev/null
+  docker node update --label-add kit.edge=true "swarm-lab-node$i" >/dev/null
 done
 docker node update --label-add kit.data=true swarm-lab-node1 >/dev/null
+
+# Meanwhile node 1 (the manager, the data node) pulls the images of Postgres, Redis and the
+# secrets step.
+DOCKER_HOST='' "${compose[@]}" config --format json | python3 -c 'import json, sys
+s = json.load(sys.stdin)["services"]
+print(*(s[n]["image"] for n in ("postgres", "redis", "secrets")))' | xargs -n 1 docker pull -q >/dev/null &
+pulls=$!
 
 log "build and push release t1; release t2 (a migration, new images) from tests/deploy"
 deploy/swarm/swarm.sh push
@@ -53,12 +71,14 @@ for target in wsgi-next asgi-next; do
     --build-arg "ASGI_IMAGE=$p-asgi:t1" -t "$p-${target%%-*}:t2" tests/deploy >/dev/null
 done
 for image in "${images[@]}"; do
-  [ "$image" = wsgi ] || [ "$image" = asgi ] || DOCKER_HOST='' docker tag "$REGISTRY/$p-$image:t1" "$p-$image:t2"
+  # t2 has new wsgi and asgi images, and the same nginx image.
+  [ "$image" = nginx ] && DOCKER_HOST='' docker tag "$REGISTRY/$p-$image:t1" "$p-$image:t2"
   DOCKER_HOST='' docker tag "$p-$image:t2" "$REGISTRY/$p-$image:t2"
   DOCKER_HOST='' docker push -q "$REGISTRY/$p-$image:t2" >/dev/null
 done
 
 log "secrets, deploy t1"
+wait "$pulls" || echo "test-swarm: pulling the data images ahead failed; the deploy pulls them"
 deploy/swarm/swarm.sh secrets
 deploy/swarm/swarm.sh deploy
 
@@ -68,13 +88,19 @@ urls=$(for i in 1 2 3; do printf 'https://127.0.0.1:%s ' "$((${SWARM_LAB_HTTPS_B
 DOCKER_HOST='' docker run --rm --network host -v "$PWD/$reports:/reports" \
   -e "KIT_HTTPS_URL=${urls%% *}" -e "SWARM_NODE_URLS=$urls" -e "SWARM_STACK=$p" \
   -e "DOCKER_HOST=$DOCKER_HOST" -e "E2E_PASSWORD=$E2E_PASSWORD" "$p-e2e" \
-  swarm/swarm_checks.py -p no:cacheprovider -s --junitxml=/reports/swarm.xml &
+  swarm/swarm_checks.py -p no:cacheprovider -s --junitxml=/reports/swarm.xml "$@" &
 tests_pid=$!
 # The `host` fixture's runner (tests/conftest.py): deploys and node stops, on this machine.
 swarm_request() {
   case "$1" in
     deploy) IMAGE_TAG=$2 deploy/swarm/swarm.sh deploy ;;
-    stop | start) lab "$1" "$2" ;;
+    stop) lab stop "$2" ;;
+    start) # A node killed by `docker stop` leaves containerd's pid file behind; when that pid
+      # is taken at the next start, its Docker Engine refuses to start. Empty the file first.
+      printf '' >"$reports/containerd.pid"
+      tar -c -C "$reports" containerd.pid |
+        DOCKER_HOST='' docker cp - "swarm-lab-node$2:/var/run/docker/containerd/" || true
+      lab start "$2" ;;
     *) echo "unknown request: $1"; return 2 ;;
   esac
 }

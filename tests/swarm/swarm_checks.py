@@ -9,6 +9,7 @@ that deploys (`deploy <tag>`) and stops or starts a node (`stop <n>`, `start <n>
 """
 
 import asyncio
+import functools
 import json
 import os
 import time
@@ -21,9 +22,10 @@ import websockets
 from conftest import PASSWORD, insecure_tls
 from test_board_api import new_board
 from test_deploy import Load, SseSubscriber, assert_nothing_lost, deploy_under_load, history
-from test_realtime import Subscriber, start, until
+from test_realtime import Subscriber, Token, start, until
 
-pytestmark = pytest.mark.timeout(600)
+# Generous: a deploy on a busy 2-core machine that runs the whole swarm has taken 8 minutes.
+pytestmark = pytest.mark.timeout(1200)
 
 STACK = os.environ["SWARM_STACK"]
 NODE_URLS = os.environ["SWARM_NODE_URLS"].split()
@@ -127,30 +129,10 @@ def test_every_part_answers_through_two_nodes_with_replicas_on_two(swarm, users,
             assert "over the swarm" in listed.text
 
 
-def test_a_rolling_update_fails_no_request_and_loses_no_event(swarm, users, login, host):
-    run = deploy_under_load("t2", login, host)
-    assert run["rc"] == 0, f"the deploy failed: {run['output']}"
-    for svc in ("wsgi", "asgi"):
-        image = swarm.services.get(f"{STACK}_{svc}").attrs["Spec"]["TaskTemplate"]
-        assert image["ContainerSpec"]["Image"].split("@")[0].endswith(":t2")
-    assert_nothing_lost(run)
-
-
-class TimedLoad(Load):
-    """Load that also notes when each failure happened."""
-
-    def __init__(self, *args):
-        super().__init__(*args)
-        self.failed_at: list[float] = []
-
-    async def one(self, i: int) -> None:
-        before = len(self.failures)
-        await super().one(i)
-        if len(self.failures) > before:
-            self.failed_at.append(time.monotonic())
-
-
 def test_a_node_failure_costs_seconds_and_no_event(swarm, users, login, host):
+    """Before the rolling update: the first deploy spreads the replicas over the two emptier
+    nodes (the data node runs Postgres, Redis and backup), so each runs a wsgi and an asgi."""
+
     def hostnames(**filters) -> set[str]:
         return {n.attrs["Description"]["Hostname"] for n in swarm.nodes.list(filters=filters)}
 
@@ -159,14 +141,15 @@ def test_a_node_failure_costs_seconds_and_no_event(swarm, users, login, host):
     assert both, "no worker node outside the data node runs both a wsgi and an asgi replica"
     victim = sorted(both)[0]
     number = victim.removeprefix("swarm-lab-node")
-    c, board, token = new_board(login)
+    c, board, _ = new_board(login)
     topic = f"board.{board}"
+    token = Token(c)
 
     async def go():
         subs = [Subscriber(token, topic) for _ in range(20)]
         sses = [SseSubscriber(token, topic) for _ in range(5)]
         tasks = await start(subs) + [asyncio.create_task(s.run()) for s in sses]
-        load = TimedLoad(c, board)
+        load = Load(c, board)
         load_task = asyncio.create_task(load.run())
         await asyncio.sleep(3)
         stopped = time.monotonic()
@@ -179,14 +162,14 @@ def test_a_node_failure_costs_seconds_and_no_event(swarm, users, login, host):
                 for s in ("wsgi", "asgi")
             )
 
-        assert await until(moved, 120, 2), "the replicas were not rescheduled"
+        assert await until(moved, 180, 2), "the replicas were not rescheduled"
         rescheduled = time.monotonic() - stopped
         await asyncio.sleep(5)
         load.stop.set()
         await load_task
         rc, out = await asyncio.to_thread(host, f"start {number}")
         assert rc == 0, out
-        expected = await asyncio.to_thread(history, c, board, token)
+        expected = await asyncio.to_thread(history, c, board)
         await until(lambda: all(len(s.cards) >= len(expected) for s in subs + sses), 90)
         await asyncio.sleep(1)
         for t in tasks:
@@ -194,18 +177,41 @@ def test_a_node_failure_costs_seconds_and_no_event(swarm, users, login, host):
         return load, subs + sses, expected, rescheduled
 
     load, everyone, expected, rescheduled = asyncio.run(go())
-    window = (load.failed_at[-1] - load.failed_at[0]) if load.failed_at else 0.0
+    # How long requests failed: the time over which failed requests were sent, and over which
+    # they were answered. A request in flight on the node when it goes is answered only when
+    # the node is gone for good (here 10 s later: `docker stop`'s kill): that wait is its own.
+    sent = [s for s, _ in load.failed_between] or [0.0]
+    answered = [a for _, a in load.failed_between] or [0.0]
+    window = max(max(sent) - min(sent), max(answered) - min(answered))
+    waited = max(a - s for s, a in load.failed_between) if load.failed_between else 0.0
     print(
         f"node {victim} stopped: {len(load.failures)} of {load.sent} requests failed "
-        f"within {window:.1f} s; replicas rescheduled after {rescheduled:.0f} s; "
-        f"{len(expected)} events to {len(everyone)} subscribers"
+        f"within {window:.1f} s (the longest waited {waited:.1f} s for its answer); replicas "
+        f"rescheduled after {rescheduled:.0f} s; {len(expected)} events to {len(everyone)} "
+        "subscribers"
     )
     assert window <= STOP_BUDGET, f"requests failed for {window:.1f} s: {load.failures[:5]}"
     for s in everyone:
         assert s.cards == expected  # every event once, in order, across the failure
 
-    def rejoined() -> bool:
-        node = swarm.nodes.list(filters={"name": victim})[0]
-        return node.attrs["Status"]["State"] == "ready"
+    def rejoined() -> bool:  # back in the swarm, and serving: its nginx (global) runs again
+        return victim in placement(swarm, "nginx")
 
-    assert asyncio.run(until(rejoined, 90, 2)), f"{victim} did not rejoin"
+    assert asyncio.run(until(rejoined, 180, 2)), f"{victim} did not rejoin"
+
+
+def test_a_rolling_update_fails_no_request_and_loses_no_event(swarm, users, login, host):
+    def spec(svc: str) -> tuple[str, str]:
+        attrs = swarm.services.get(f"{STACK}_{svc}").attrs["Spec"]
+        return attrs["Labels"]["kit.release"], attrs["TaskTemplate"]["ContainerSpec"]["Image"]
+
+    before = {svc: spec(svc) for svc in ("wsgi", "asgi", "nginx")}
+    run = deploy_under_load("deploy t2", login, functools.partial(host, timeout=900))
+    assert run["rc"] == 0, f"the deploy failed: {run['output']}"
+    for svc in ("wsgi", "asgi"):
+        release, image = spec(svc)
+        assert release == "t2"
+        assert image != before[svc][1], f"{svc} still runs {image}"
+    # t2's nginx is t1's image retagged: the edge was left running.
+    assert spec("nginx") == ("t2", before["nginx"][1])
+    assert_nothing_lost(run)
