@@ -99,10 +99,13 @@ expect_status() {
   echo "ok $want $*"
 }
 leftovers() { # files that still name the kit or, when it was dropped, the example
-  local words=(-e "$old_name")
-  [ "$example" = drop ] && words+=(-e "$example_word")
-  (cd "$1" && grep -rIil "${words[@]}" --exclude-dir=.git --exclude='CHANGELOG*' \
-    --exclude='benchmarks*' --exclude=.copier-answers.yml . || true)
+  local skip=(--exclude-dir=.git --exclude='CHANGELOG*' --exclude='benchmarks*' --exclude=.copier-answers.yml)
+  (
+    cd "$1" || exit
+    grep -rIil -e "$old_name" "${skip[@]}" . || true
+    # The example's word as a word: "board.js", "boards", not "dashboard".
+    [ "$example" != drop ] || grep -rIilw -e "$example_word" -e "${example_word}s" "${skip[@]}" . || true
+  ) | sort -u
 }
 copy_working_tree() { # the files git knows or would add, as a clone of this tree would have
   mkdir -p "$1"
@@ -246,7 +249,11 @@ dev_loop_serves_edits_without_a_rebuild() {
   served_within "FastAPI route edit -> served:" "$url/rt/hello" '"v2"'
   after=$(docker compose ps -q wsgi asgi | xargs docker inspect -f '{{.Id}} {{.Image}}')
   [ "$before" = "$after" ] || fail "the edits rebuilt or recreated a container"
-  kill -- "-$dev_pid"
+  # Ctrl-C, as a developer stops it: compose then removes its lock for the project
+  # (~/.docker/docker-compose/<project>.pid), which a later `watch` would otherwise trip on.
+  kill -INT -- "-$dev_pid"
+  for i in $(seq 1 30); do kill -0 "$dev_pid" 2>/dev/null || break; sleep 1; done
+  kill -KILL -- "-$dev_pid" 2>/dev/null || true
   rm "$work/dev.pid"
 }
 # served_within LABEL URL TEXT: polls until nginx serves TEXT; the time is reported (the

@@ -68,6 +68,25 @@ def poll(check, seconds: float, step: float = 2.0):
         time.sleep(step)
 
 
+def log_lines(docker_client, service: str) -> list[str]:
+    """Every line a service's containers wrote (`docker compose logs`), running or stopped."""
+    found = docker_client.containers.list(
+        all=True,
+        filters={
+            "label": [
+                f"com.docker.compose.project={PROJECT}",
+                f"com.docker.compose.service={service}",
+            ]
+        },
+    )
+    assert found, f"no {service} container"
+    return [
+        line
+        for c in found
+        for line in c.logs(stdout=True, stderr=True).decode(errors="replace").splitlines()
+    ]
+
+
 async def read_until_closed(ws) -> None:
     async with asyncio.timeout(10):
         while True:  # what was queued (presence) comes first

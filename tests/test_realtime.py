@@ -21,9 +21,9 @@ pytestmark = pytest.mark.timeout(240)
 
 
 class Token:
-    """A user's real-time token kept fresh as the kit's page keeps it (board.js renews it at
-    four fifths of its life): a connection opened later than that gets a new one, so a long
-    run's reconnects are not refused for an expired token."""
+    """A user's real-time token kept fresh as the kit's pages keep it (renewed at four fifths
+    of its life): a connection opened later than that gets a new one, so a long run's
+    reconnects are not refused for an expired token."""
 
     def __init__(self, client: httpx.Client):
         self.client = client
