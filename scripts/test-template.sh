@@ -103,7 +103,7 @@ leftovers() { # files that still name the kit or, when it was dropped, the examp
   (
     cd "$1" || exit
     grep -rIil -e "$old_name" "${skip[@]}" . || true
-    # The example's word as a word: "board.js", "boards", not "dashboard".
+    # The example's word as a whole word: its plural too, not a longer word that contains it.
     [ "$example" != drop ] || grep -rIilw -e "$example_word" -e "${example_word}s" "${skip[@]}" . || true
   ) | sort -u
 }
