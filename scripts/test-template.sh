@@ -229,6 +229,9 @@ superuser_without_a_terminal() {
 
 dev_loop_serves_edits_without_a_rebuild() {
   cd "$project"
+  # `compose watch` leaves its project lock behind when stopped; a lock from an earlier run
+  # whose process id is in use again would refuse this one ("cannot take exclusive lock").
+  rm -f "${DOCKER_CONFIG:-$HOME/.docker}/docker-compose/$COMPOSE_PROJECT_NAME.pid"
   setsid make dev >"$work/dev.log" 2>&1 &
   dev_pid=$!
   echo "$dev_pid" >"$work/dev.pid"
@@ -249,9 +252,7 @@ dev_loop_serves_edits_without_a_rebuild() {
   served_within "FastAPI route edit -> served:" "$url/rt/hello" '"v2"'
   after=$(docker compose ps -q wsgi asgi | xargs docker inspect -f '{{.Id}} {{.Image}}')
   [ "$before" = "$after" ] || fail "the edits rebuilt or recreated a container"
-  # Ctrl-C, as a developer stops it: compose then removes its lock for the project
-  # (~/.docker/docker-compose/<project>.pid), which a later `watch` would otherwise trip on.
-  kill -INT -- "-$dev_pid"
+  kill -INT -- "-$dev_pid"  # Ctrl-C, as a developer stops it
   for i in $(seq 1 30); do kill -0 "$dev_pid" 2>/dev/null || break; sleep 1; done
   kill -KILL -- "-$dev_pid" 2>/dev/null || true
   rm "$work/dev.pid"
