@@ -13,6 +13,9 @@
 #             card list, a write, io-wait; req/s, latency, errors, memory per container
 #   fanout    1,000 WebSocket subscribers + 1 writer (Locust, profile fanout): connect time,  # example
 #             fan-out p50/p99, and the memory per held connection (asgi and nginx containers)  # example
+#   ws        BENCH_WS_CONNECTIONS (20,000) WebSockets straight at the nginx container (asyncio  # example
+#             clients in 8 processes, ws_bench.py): connected/failed, memory per connection in  # example
+#             nginx and asgi, fan-out latency to all of them, the generator's CPU  # example
 # wrk and the stream clients run in a container on the stack's backend network; Locust on the
 # host network against the published 127.0.0.1 port. nginx allow-lists both (rate limits off
 # for the generators). Every measurement is bounded (BENCH_DURATION seconds per point, a
@@ -28,7 +31,7 @@ cd "$(dirname "$0")/.."
 steps="tls overhead static"
 steps+=" cards"  # example
 steps+=" stream peers"
-steps+=" fanout"  # example
+steps+=" fanout ws"  # example
 for step in "${@:-$steps}"; do
   case " $steps " in *" $step "*) ;; *) echo "unknown step $step (choose from: $steps)" >&2; exit 2 ;; esac
 done
@@ -179,6 +182,49 @@ for step in ${@:-$steps}; do
       grep -A12 "^SLO gate" "$out/fanout.log" | tee -a "$out/fanout-memory.txt" || true
       echo "fanout: locust exit $status; report in $(grep -o 'loadtest/reports/[0-9TZ]*' "$out/fanout.log" | tail -1)"
       ;;
+    ws)
+      # Each process within the containers' open-files limit (16,384): a WebSocket holds two
+      # descriptors in an nginx worker (client, upstream), one in an asgi process. So 4 nginx
+      # workers and 2 Uvicorn processes, and memory limits sized for the connections.
+      NGINX_RATE_ALLOWLIST="$backend $gateway/32" NGINX_WORKER_PROCESSES=4 NGINX_MEMORY=2g \
+        ASGI_MEMORY=2g "${compose[@]}" up --detach --wait --no-deps nginx asgi >>"$out/up.log" 2>&1
+      stats() { docker stats --no-stream --format '{{.Name}} {{.MemUsage}} {{.CPUPerc}}' \
+        "$project-asgi-1" "$project-nginx-1" | sed "s/^$project-//; s/-1 / /"; }
+      per_process() {  # open descriptors of each nginx worker and each Uvicorn process
+        for c in nginx asgi; do
+          docker exec "$project-$c-1" sh -c 'for s in /proc/[0-9]*/status; do p=${s#/proc/}; p=${p%/status}
+            n=$(ls "/proc/$p/fd" 2>/dev/null | wc -l); [ "$n" -le 100 ] || echo "$p:$n"; done' |
+            tr '\n' ' ' | sed "s/^/$c processes (pid:fds): /"
+          echo
+        done
+      }
+      stats | sed 's/^/before /' | tee "$out/ws-memory.txt"
+      rm -f "$out/ws-ready"
+      docker run --rm --network "${project}_backend" -v "$PWD/$out:/reports" --ulimit nofile=16384:16384 \
+        -e COMPARE_USER=bench -e COMPARE_PASSWORD="$password" --entrypoint python pykit-locust \
+        /app/ws_bench.py --out /reports/ws --connections "${BENCH_WS_CONNECTIONS:-20000}" --procs 8 \
+        --ready-file /reports/ws-ready --hold 20 >"$out/ws.log" 2>&1 &
+      run=$!
+      while kill -0 "$run" 2>/dev/null && [ ! -f "$out/ws-ready" ]; do sleep 1; done
+      sleep 5
+      stats | sed 's/^/held /' | tee -a "$out/ws-memory.txt"
+      # Held now (connections that subscribed may have been dropped since): nginx's client
+      # connections, less the one asking.
+      held=$(docker exec "$project-nginx-1" curl -s http://127.0.0.1:8081/stub_status |
+        awk '/^Active connections/ { print $3 - 1 }')
+      echo "held now: $held WebSockets (nginx's active client connections)" | tee -a "$out/ws-memory.txt"
+      per_process | tee -a "$out/ws-memory.txt"
+      status=0
+      wait "$run" || status=$?
+      cat "$out/ws.log"
+      # Memory per held connection: (held - before) / connected, per container.
+      awk -v n="${held:-0}" '
+        function kib(v) { if (v ~ /GiB/) return v * 1048576; if (v ~ /MiB/) return v * 1024; return v + 0 }
+        $1 == "before" { before[$2] = kib($3) } $1 == "held" { held[$2] = kib($3) }
+        END { if (n > 0) for (c in held) printf "%s: %.1f KiB per connection (%d held)\n", c, (held[c] - before[c]) / n, n }
+      ' "$out/ws-memory.txt" | tee -a "$out/ws-memory.txt"
+      echo "ws: exit $status"
+      ;;
     # example-end
   esac
 done
@@ -190,6 +236,7 @@ echo "- load average after: $(cut -d' ' -f1-3 /proc/loadavg); $((SECONDS - start
   echo
   cat "$out"/*/compare.md
   if [ -f "$out/fanout-memory.txt" ]; then printf '\n```\n'; cat "$out/fanout-memory.txt"; printf '```\n'; fi
+  if [ -f "$out/ws-memory.txt" ]; then printf '\n```\n'; cat "$out/ws-memory.txt"; printf '```\n'; fi
 } >"$out/summary.md"
 cat "$out/summary.md"
 doc=${BENCH_DOC-docs/benchmarks.md}

@@ -105,12 +105,23 @@ wait_healthy() {  # wait_healthy ID SERVICE: within the healthcheck's budget, or
   # interval of slack for a check that is running when that time is up.
   budget=$(($(seconds "$sp") + ($(seconds "$iv") * (rt + 1))))
   name=$(docker inspect --format '{{.Name}}' "$id" | tr -d /)
+  # Docker runs the check every interval; the deploy runs the same check every second, so a
+  # container ready early takes traffic early. ["CMD", args...] or ["CMD-SHELL", "command"].
+  local probe=()
+  mapfile -d '' probe < <(docker inspect --format '{{range .Config.Healthcheck.Test}}{{.}}{{"\x00"}}{{end}}' "$id")
+  case "${probe[0]:-}" in
+    CMD) probe=("${probe[@]:1}") ;;
+    CMD-SHELL) probe=(sh -c "${probe[1]}") ;;
+    *) probe=() ;;
+  esac
   local began=$SECONDS
   while ((SECONDS - began < budget)); do
-    status=$(docker inspect --format '{{.State.Status}} {{if .State.Health}}{{.State.Health.Status}}{{end}}' "$id")
+    status=$(docker inspect --format '{{.State.Status}} {{if .State.Health}}{{.State.Health.Status}}{{end}}{{if .RestartCount}} (restarted {{.RestartCount}}x){{end}}' "$id")
     case "$status" in
       "running healthy") return 0 ;;
-      "running starting") sleep 1 ;;
+      "running starting")  # a container that exited and was restarted fails at once
+        if [ "${#probe[@]}" -gt 0 ] && docker exec "$id" "${probe[@]}" >/dev/null 2>&1; then return 0; fi
+        sleep 1 ;;
       *) break ;;
     esac
   done
@@ -148,20 +159,20 @@ unpin asgi
 # configuration, if it differs, is made live in it with a graceful reload (kit-config).
 nginx_release() {
   local image=$project-nginx:$tag now new out
+  # What a reload cannot change: the binary and the start-up scripts.
+  local itself='nginx -v 2>&1; cat /docker-entrypoint.d/* | sha256sum'
   [ -n "$nginx_id" ] || return 0
-  kit_config() { docker run --rm --network none --entrypoint kit-config "$image" "$@"; }
   now=$(docker exec "$nginx_id" kit-config digest) || die "nginx: cannot read its configuration (an image from before kit-config?)"
-  new=$(kit_config digest)
-  if [ "$now" = "$new" ]; then
+  new=$(docker run --rm --network none --entrypoint sh "$image" -c "kit-config digest; $itself")
+  if [ "$now" = "$(head -n 1 <<<"$new")" ]; then
     say "nginx: configuration unchanged"
   else
-    out=$(kit_config export | docker exec -i "$nginx_id" kit-config apply "$tag" 2>&1) ||
+    out=$(docker run --rm --network none --entrypoint kit-config "$image" export |
+      docker exec -i "$nginx_id" kit-config apply "$tag" 2>&1) ||
       die "nginx kept its configuration (the apps run $tag): $out"
     say "nginx: $out"
   fi
-  # What a reload cannot change: the binary and the start-up scripts.
-  if [ "$(docker exec "$nginx_id" sh -c 'nginx -v 2>&1; cat /docker-entrypoint.d/* | sha256sum')" != \
-    "$(docker run --rm --network none --entrypoint sh "$image" -c 'nginx -v 2>&1; cat /docker-entrypoint.d/* | sha256sum')" ]; then
+  if [ "$(docker exec "$nginx_id" sh -c "$itself")" != "$(tail -n +2 <<<"$new")" ]; then
     say "nginx: the new image also changes nginx itself or its start-up; it runs once nginx is recreated (IMAGE_TAG=$tag docker compose up -d nginx: a restart, open connections drop)"
   fi
 }

@@ -104,12 +104,26 @@ redis_tests_password=$(tr -dc 'A-Za-z0-9' </dev/urandom | head -c 32 || true)
 
 # Every suite runs even when an earlier one failed; the summary decides.
 status=0
-for suite in wsgi-tests asgi-tests e2e; do
-  log "$suite"
-  env=()
-  [ "$suite" = asgi-tests ] && env=(-e "REDIS_URL=redis://kit-tests:$redis_tests_password@redis:6379/0")
-  "${compose[@]}" run --rm "${env[@]}" "$suite" || status=1
-done
+# The e2e tests marked `idle` mostly sleep (a socket left idle past a proxy timeout): they run
+# beside the unit suites, which leave the stack's containers alone (the other e2e tests
+# restart replicas).
+"${compose[@]}" run --rm -T e2e -m idle --junitxml=/reports/e2e-idle.xml </dev/null \
+  >"$reports/e2e-idle.log" 2>&1 &
+idle_pid=$!
+# The two unit suites are one process each, on 2 cores: side by side too.
+log "wsgi-tests, and beside them asgi-tests"
+"${compose[@]}" run --rm -T -e "REDIS_URL=redis://kit-tests:$redis_tests_password@redis:6379/0" \
+  asgi-tests </dev/null >"$reports/asgi-tests.log" 2>&1 &
+asgi_pid=$!
+"${compose[@]}" run --rm -T wsgi-tests </dev/null || status=1
+log "asgi-tests (ran beside wsgi-tests)"
+wait "$asgi_pid" || status=1
+cat "$reports/asgi-tests.log"
+log "e2e marked idle (ran beside the unit suites)"
+wait "$idle_pid" || status=1
+cat "$reports/e2e-idle.log"
+log "e2e"
+"${compose[@]}" run --rm e2e || status=1
 
 log "load test (smoke profile, SLO gates)"
 # Every Locust user comes from one address (the edge network's gateway): allow-list it on the
@@ -139,12 +153,13 @@ fi
 teardown
 trap - EXIT
 
-# After the test stack is gone: the generated project reuses its ports and subnet.
+# After the test stack is gone (the generated project reuses its ports), and alone: its
+# builds and the deploys' load would slow each other down past what the tests allow.
 log "template: make init, startapp, make dev, copier copy/update"
 ./scripts/test-template.sh || status=1
 
 log "summary"
 docker run --rm --network none -v "$PWD/$reports:/reports:ro" -v "$PWD/scripts:/scripts:ro" \
-  python:3.13-slim-trixie python /scripts/test-summary.py /reports wsgi asgi e2e loadtest loadtest-unit \
+  python:3.13-slim-trixie python /scripts/test-summary.py /reports wsgi asgi e2e e2e-idle loadtest loadtest-unit \
   schemathesis-api schemathesis-rt ops init template || status=1
 exit "$status"

@@ -738,6 +738,7 @@ async def test_websocket_through_nginx(https_url, own_topic, publish):
         assert msg["event"]["id"] == sent, msg
 
 
+@pytest.mark.idle
 @pytest.mark.timeout(150)
 async def test_idle_websocket_outlives_the_default_proxy_timeout(https_url, own_topic):
     """nginx's default proxy_read_timeout (60 s) would cut an idle socket; ours does not."""

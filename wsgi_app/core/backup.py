@@ -21,6 +21,7 @@ import hashlib
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 import tempfile
@@ -367,6 +368,9 @@ def serve() -> None:
     REGISTRY.register(BackupMetrics())
     start_http_server(int(os.environ.get("METRICS_PORT", "9100")))
     log(event="backup-service", interval_seconds=interval, keep=keep, dir=str(BACKUP_DIR))
+    # As PID 1, SIGTERM does nothing unless handled: `docker stop` (a deploy, a restore) would
+    # wait out the grace period. A backup cut short leaves only its .partial file.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     while True:
         newest = newest_backup_time()
         wait = next_due(interval, newest, time.time()) - time.time()

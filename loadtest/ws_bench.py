@@ -1,0 +1,249 @@
+"""Many WebSockets through nginx, then fan-out to all of them (make bench, step ws).
+
+Opens --connections WebSockets (TLS, through nginx, as a browser would: the session's
+real-time cookie, one board's topic), spread over --procs asyncio processes so that the
+generator is not what limits; holds them (the bench reads the containers' memory meanwhile,
+once --ready-file exists), then writes --events cards through the API, one every --interval
+seconds, and measures each event from its commit (the envelope's `ts`) to every client.
+
+    python ws_bench.py --out /reports/ws --base https://nginx:8443 --login http://wsgi:8000 \\
+        --connections 20000 --procs 8
+
+Writes result.json and compare.md: connected, failed (by reason), closed early, fan-out
+latency p50/p95/p99/max, events delivered of expected, and each generator process's CPU.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import multiprocessing as mp
+import os
+import resource
+import ssl
+import sys
+import time
+import urllib.request
+from collections import Counter
+from datetime import datetime
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed, InvalidStatus
+
+from compare import login
+
+
+def tls() -> ssl.SSLContext:
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE  # the stack's self-signed certificate
+    return ctx
+
+
+class Client:
+    """One process's share of the connections."""
+
+    def __init__(self, base: str, headers: dict, topic: str, event_type: str):
+        # The name the site answers to (Host, TLS SNI), the address of the nginx container.
+        target = urlsplit(base)
+        self.host, self.port = target.hostname, target.port or 443
+        self.url = f"wss://localhost:{self.port}/rt/ws"
+        self.headers, self.topic, self.event_type = headers, topic, event_type
+        self.connected = 0
+        self.failed: Counter[str] = Counter()
+        self.closed: Counter[str] = Counter()
+        self.latencies: list[float] = []
+        self.ctx = tls()
+
+    async def one(self, started: asyncio.Event) -> None:
+        try:
+            async with connect(
+                self.url,
+                host=self.host,
+                port=self.port,
+                ssl=self.ctx,
+                additional_headers=self.headers,
+                ping_interval=None,  # the server pings; the client only answers
+                compression=None,
+                max_queue=4,
+                open_timeout=120,
+            ) as ws:
+                await ws.send(json.dumps({"type": "subscribe", "topics": [self.topic]}))
+                while json.loads(await ws.recv()).get("type") != "subscribed":
+                    pass
+                self.connected += 1
+                started.set()
+                async for raw in ws:
+                    msg = json.loads(raw)
+                    event = msg.get("event") or {}
+                    if msg.get("type") == "event" and event.get("type") == self.event_type:
+                        ts = datetime.fromisoformat(event["ts"]).timestamp()
+                        self.latencies.append(time.time() - ts)
+        except InvalidStatus as e:
+            self.failed[f"HTTP {e.response.status_code}"] += 1
+        except ConnectionClosed as e:
+            code = e.rcvd.code if e.rcvd else "no close frame"
+            (self.closed if self.connected else self.failed)[f"closed {code}"] += 1
+        except (OSError, TimeoutError) as e:
+            self.failed[type(e).__name__] += 1
+        except Exception as e:  # counted, and shown once: the run goes on
+            if not self.failed[type(e).__name__]:
+                print(f"ws: {type(e).__name__}: {e}", file=sys.stderr)
+            self.failed[type(e).__name__] += 1
+        finally:
+            started.set()
+
+    async def run(self, count: int, rate: float, conn) -> None:
+        tasks, started = [], []
+        for _ in range(count):
+            started.append(asyncio.Event())
+            tasks.append(asyncio.create_task(self.one(started[-1])))
+            await asyncio.sleep(1 / rate)
+        # Every connection either subscribed or failed: report, then hold until told to stop.
+        await asyncio.gather(*(event.wait() for event in started))
+        conn.send({"connected": self.connected, "failed": dict(self.failed)})
+        await asyncio.get_running_loop().run_in_executor(None, conn.recv)
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        conn.send(
+            {
+                "latencies": self.latencies,
+                "closed": dict(self.closed),
+                "cpu_s": usage.ru_utime + usage.ru_stime,
+            }
+        )
+        for task in tasks:
+            task.cancel()
+
+
+def worker(base, headers, topic, event_type, count, rate, conn) -> None:
+    asyncio.run(Client(base, headers, topic, event_type).run(count, rate, conn))
+
+
+def percentile(values: list[float], q: float) -> float | None:
+    if not values:
+        return None
+    values = sorted(values)
+    return values[min(len(values) - 1, int(q * len(values)))]
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--out", required=True)
+    p.add_argument("--base", default="https://nginx:8443")
+    p.add_argument("--login", default="http://wsgi:8000", help="Django, for the session")
+    p.add_argument("--connections", type=int, default=20000)
+    p.add_argument("--procs", type=int, default=8)
+    p.add_argument("--rate", type=float, default=400, help="new connections per second, in all")
+    p.add_argument("--events", type=int, default=20)
+    p.add_argument("--interval", type=float, default=0.5)
+    p.add_argument("--hold", type=float, default=15, help="seconds held before the events")
+    p.add_argument("--ready-file", default="", help="created once every connection is up")
+    args = p.parse_args()
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+
+    args.boards, args.cards = 0, 0
+    browser = dict(h.split(": ", 1) for h in login(args.login, "localhost", args))
+    board = api(args.login, browser, "POST", "/api/boards/", {"name": "ws bench"})["id"]
+    topic, event_type = f"board.{board}", "card.created"
+    # The session's cookies (the real-time token among them); no Origin: a program, not a page.
+    headers = {"Cookie": browser["Cookie"]}
+
+    shares = [args.connections // args.procs] * args.procs
+    shares[0] += args.connections - sum(shares)
+    pipes, procs = [], []
+    t0 = time.monotonic()
+    ctx = mp.get_context("spawn")
+    for share in shares:
+        mine, theirs = ctx.Pipe()
+        proc = ctx.Process(
+            target=worker,
+            args=(args.base, headers, topic, event_type, share, args.rate / args.procs, theirs),
+            daemon=True,  # ended with this process, whatever ends it
+        )
+        proc.start()
+        pipes.append(mine)
+        procs.append(proc)
+    ready = [conn.recv() for conn in pipes]
+    ramp_s = time.monotonic() - t0
+    connected = sum(r["connected"] for r in ready)
+    failed = sum((Counter(r["failed"]) for r in ready), Counter())
+    print(f"ws: {connected} of {args.connections} up in {ramp_s:.0f} s; failed {dict(failed)}")
+    if args.ready_file:
+        Path(args.ready_file).write_text(str(connected))
+    time.sleep(args.hold)
+
+    sent = 0
+    wrote = time.monotonic()
+    for i in range(args.events):
+        api(args.login, browser, "POST", f"/api/boards/{board}/cards/", {"title": f"ws {i}"})
+        sent += 1
+        time.sleep(args.interval)
+    time.sleep(5)  # the last event's deliveries
+    publish_s = time.monotonic() - wrote
+    for conn in pipes:
+        conn.send("stop")
+    done = [conn.recv() for conn in pipes]
+    for proc in procs:
+        proc.join(30)
+    latencies = [x for d in done for x in d["latencies"]]
+    closed = sum((Counter(d["closed"]) for d in done), Counter())
+    wall = time.monotonic() - t0
+    cpu = [round(d["cpu_s"] / wall * 100) for d in done]
+    ms = {q: percentile(latencies, v) for q, v in (("p50", 0.5), ("p95", 0.95), ("p99", 0.99))}
+    result = {
+        "connections": args.connections,
+        "connected": connected,
+        "failed": dict(failed),
+        "closed_early": dict(closed),
+        "ramp_s": round(ramp_s, 1),
+        "events": sent,
+        "delivered": len(latencies),
+        "expected": sent * connected,
+        "latency_ms": {k: v and round(v * 1000) for k, v in ms.items()}
+        | {"max": latencies and round(max(latencies) * 1000)},
+        "publish_s": round(publish_s, 1),
+        "generator_procs": args.procs,
+        "generator_cpu_percent_per_proc": cpu,
+    }
+    (out / "result.json").write_text(json.dumps(result, indent=2))
+    lat = result["latency_ms"]
+    table = [
+        f"### {args.connections:,} WebSockets through nginx (TLS), fan-out to all of them",
+        "",
+        "| connected | failed | closed early | events delivered / expected | fan-out p50 | p95 "
+        "| p99 | max | generator CPU per process |",
+        "|---:|---|---|---:|---:|---:|---:|---:|---|",
+        f"| {connected:,} of {args.connections:,} (ramp {ramp_s:.0f} s) | {dict(failed) or 0} "
+        f"| {dict(closed) or 0} | {len(latencies):,} / {sent * connected:,} | {lat['p50']} ms "
+        f"| {lat['p95']} ms | {lat['p99']} ms | {lat['max']} ms "
+        f"| {', '.join(f'{c}%' for c in cpu)} of a core |",
+        "",
+    ]
+    (out / "compare.md").write_text("\n".join(table))
+    print("\n".join(table))
+
+
+def api(base: str, browser: dict, method: str, path: str, body: dict) -> dict:
+    """A write straight at Django, as nginx forwards it (the bench's login, compare.login)."""
+    req = urllib.request.Request(  # noqa: S310 - our own app on the backend network
+        base + path,
+        method=method,
+        data=json.dumps(body).encode(),
+        headers={
+            **browser,
+            "Host": "localhost",
+            "X-Forwarded-Proto": "https",
+            "Content-Type": "application/json",
+        },
+    )
+    with urllib.request.urlopen(req, timeout=30) as resp:  # noqa: S310
+        return json.loads(resp.read() or b"{}")
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    main()
