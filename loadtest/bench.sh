@@ -217,6 +217,12 @@ for step in ${@:-$steps}; do
       status=0
       wait "$run" || status=$?
       cat "$out/ws.log"
+      # Why connections ended: the asgi and nginx log lines of the run, counted by message.
+      for c in asgi nginx; do
+        docker logs --since 10m "$project-$c-1" 2>&1 | grep -v '"logger":"nginx.access"' |
+          sed -n 's/.*"msg": *"\([^"]\{0,80\}\).*/\1/p' | sort | uniq -c | sort -rn | head -n 15 |
+          sed "s/^/$c log: /" | tee -a "$out/ws-memory.txt"
+      done
       # Memory per held connection: (held - before) / connected, per container.
       awk -v n="${held:-0}" '
         function kib(v) { if (v ~ /GiB/) return v * 1048576; if (v ~ /MiB/) return v * 1024; return v + 0 }

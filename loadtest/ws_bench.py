@@ -43,6 +43,19 @@ def tls() -> ssl.SSLContext:
     return ctx
 
 
+class Started(asyncio.Event):
+    """Set once a connection subscribed or failed; frees its handshake slot then."""
+
+    def __init__(self, slots: asyncio.Semaphore):
+        super().__init__()
+        self.slots = slots
+
+    def set(self) -> None:
+        if not self.is_set():
+            super().set()
+            self.slots.release()
+
+
 class Client:
     """One process's share of the connections."""
 
@@ -58,7 +71,7 @@ class Client:
         self.latencies: list[float] = []
         self.ctx = tls()
 
-    async def one(self, started: asyncio.Event) -> None:
+    async def one(self, started: Started) -> None:
         try:
             async with connect(
                 self.url,
@@ -96,10 +109,14 @@ class Client:
         finally:
             started.set()
 
-    async def run(self, count: int, rate: float, conn) -> None:
+    async def run(self, count: int, rate: float, inflight: int, conn) -> None:
         tasks, started = [], []
+        # At most `inflight` handshakes at once: the ramp goes as fast as the stack completes
+        # them (a ramp faster than that only queues handshakes until nginx gives up: 504).
+        slots = asyncio.Semaphore(inflight)
         for _ in range(count):
-            started.append(asyncio.Event())
+            await slots.acquire()
+            started.append(Started(slots))
             tasks.append(asyncio.create_task(self.one(started[-1])))
             await asyncio.sleep(1 / rate)
         # Every connection either subscribed or failed: report, then hold until told to stop.
@@ -118,8 +135,8 @@ class Client:
             task.cancel()
 
 
-def worker(base, headers, topic, event_type, count, rate, conn) -> None:
-    asyncio.run(Client(base, headers, topic, event_type).run(count, rate, conn))
+def worker(base, headers, topic, event_type, count, rate, inflight, conn) -> None:
+    asyncio.run(Client(base, headers, topic, event_type).run(count, rate, inflight, conn))
 
 
 def percentile(values: list[float], q: float) -> float | None:
@@ -137,6 +154,7 @@ def main() -> None:
     p.add_argument("--connections", type=int, default=20000)
     p.add_argument("--procs", type=int, default=8)
     p.add_argument("--rate", type=float, default=400, help="new connections per second, in all")
+    p.add_argument("--inflight", type=int, default=256, help="handshakes at once, in all")
     p.add_argument("--events", type=int, default=20)
     p.add_argument("--interval", type=float, default=0.5)
     p.add_argument("--hold", type=float, default=15, help="seconds held before the events")
@@ -161,7 +179,16 @@ def main() -> None:
         mine, theirs = ctx.Pipe()
         proc = ctx.Process(
             target=worker,
-            args=(args.base, headers, topic, event_type, share, args.rate / args.procs, theirs),
+            args=(
+                args.base,
+                headers,
+                topic,
+                event_type,
+                share,
+                args.rate / args.procs,
+                max(1, args.inflight // args.procs),
+                theirs,
+            ),
             daemon=True,  # ended with this process, whatever ends it
         )
         proc.start()
