@@ -85,8 +85,10 @@ class Client:
                 open_timeout=120,
             ) as ws:
                 await ws.send(json.dumps({"type": "subscribe", "topics": [self.topic]}))
-                while json.loads(await ws.recv()).get("type") != "subscribed":
-                    pass
+                # One answer that never comes must not hold the whole run: it counts as failed.
+                async with asyncio.timeout(120):
+                    while json.loads(await ws.recv()).get("type") != "subscribed":
+                        pass
                 self.connected += 1
                 started.set()
                 async for raw in ws:
