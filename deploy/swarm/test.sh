@@ -29,7 +29,7 @@ export SWARM_BACKUP=off
 E2E_PASSWORD=$(tr -dc 'A-Za-z0-9' </dev/urandom | head -c 24 || true)
 export E2E_PASSWORD
 reports=build/swarm-test-reports
-images=(nginx wsgi asgi)
+images=(nginx wsgi asgi redis postgres)  # what swarm.sh push builds (built_services)
 
 # SWARM_TEST_KEEP=1 leaves the lab up to look into a failure (`swarm-lab down` removes it).
 teardown() {
@@ -71,8 +71,8 @@ for target in wsgi-next asgi-next; do
     --build-arg "ASGI_IMAGE=$p-asgi:t1" -t "$p-${target%%-*}:t2" tests/deploy >/dev/null
 done
 for image in "${images[@]}"; do
-  # t2 has new wsgi and asgi images, and the same nginx image.
-  [ "$image" = nginx ] && DOCKER_HOST='' docker tag "$REGISTRY/$p-$image:t1" "$p-$image:t2"
+  # t2 has new wsgi and asgi images, and the same nginx, Redis and Postgres images.
+  case $image in nginx | redis | postgres) DOCKER_HOST='' docker tag "$REGISTRY/$p-$image:t1" "$p-$image:t2" ;; esac
   DOCKER_HOST='' docker tag "$p-$image:t2" "$REGISTRY/$p-$image:t2"
   DOCKER_HOST='' docker push -q "$REGISTRY/$p-$image:t2" >/dev/null
 done

@@ -89,12 +89,19 @@ async def one_event_each_way(url: str, token: str, topic: str, publish) -> tuple
         assert json.loads(await ws.recv())["type"] == "subscribed"
         async with ac.stream("GET", "/rt/sse", params={"topics": topic}, headers=auth) as r:
             assert r.status_code == 200
+            lines = r.aiter_lines()
+            # The stream's first line comes once the server has attached it to the topic; the
+            # headers come before (a write right after them may precede the attachment).
+            async with asyncio.timeout(15):
+                async for line in lines:
+                    if line.startswith(": connected"):
+                        break
             await asyncio.to_thread(publish)
             async with asyncio.timeout(15):
                 m: dict = {}
                 while not m.get("event", {}).get("type", "").startswith("card."):
                     m = json.loads(await ws.recv())  # presence events come too
-                async for line in r.aiter_lines():
+                async for line in lines:
                     if line.startswith("data: ") and '"card.' in line:
                         return m["event"], json.loads(line[6:])
     raise AssertionError("no SSE event")
@@ -149,6 +156,11 @@ def test_a_node_failure_costs_seconds_and_no_event(swarm, users, login, host):
         subs = [Subscriber(token, topic) for _ in range(20)]
         sses = [SseSubscriber(token, topic) for _ in range(5)]
         tasks = await start(subs) + [asyncio.create_task(s.run()) for s in sses]
+        # An SSE stream opened without Last-Event-ID starts at "now": the first card must come
+        # after every stream is open, or a stream that opened late misses it (not a loss).
+        async with asyncio.timeout(30):
+            for s in sses:
+                await s.subscribed.wait()
         load = Load(c, board)
         load_task = asyncio.create_task(load.run())
         await asyncio.sleep(3)
