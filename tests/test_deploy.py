@@ -140,7 +140,7 @@ def deploy_under_load(request: str, login, host, containers=None) -> dict:
     """Load and subscribers up, the host runs `request` (`deploy <tag>` or `rollback`), 3 s
     more load, then every count."""
     # On this machine's stack; a swarm's replicas are counted by its own checks.
-    replicas = (len(containers("wsgi")), len(containers("asgi"))) if containers else ("?", "?")
+    replicas = (len(containers("wsgi")), len(containers("asgi"))) if containers else None
     c, board, _ = new_board(login)
     topic = f"board.{board}"
     token = Token(c)  # a deploy may outlast the first token
@@ -182,9 +182,11 @@ def deploy_under_load(request: str, login, host, containers=None) -> dict:
 def assert_nothing_lost(run: dict) -> None:
     load = run["load"]
     print(run["output"])
+    where = run["request"]
+    if run["replicas"]:
+        where += " on {} wsgi + {} asgi replicas".format(*run["replicas"])
     summary = (
-        f"{run['request']} on {run['replicas'][0]} wsgi + {run['replicas'][1]} asgi replicas: "
-        f"exit {run['rc']} in {run['seconds']:.0f} s; {load.sent} requests "
+        f"{where}: exit {run['rc']} in {run['seconds']:.0f} s; {load.sent} requests "
         f"({run['sent_during']} while it ran), {len(load.failures)} failed; "
         f"{len(run['expected'])} events to {WS_SUBSCRIBERS} WebSocket and "
         f"{SSE_SUBSCRIBERS} SSE subscribers"

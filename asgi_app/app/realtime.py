@@ -285,6 +285,21 @@ async def websocket(ws: WebSocket) -> None:
 # ---- Server-Sent Events --------------------------------------------------------------------
 
 
+class _Stream(StreamingResponse):
+    """A StreamingResponse that runs `on_close` however it ends, even when the client left
+    before the body began (a generator never started runs no `finally`)."""
+
+    def __init__(self, content, *, on_close, **kwargs) -> None:
+        super().__init__(content, **kwargs)
+        self.on_close = on_close
+
+    async def __call__(self, scope, receive, send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            await self.on_close()
+
+
 @router.get(
     "/rt/sse",
     response_class=StreamingResponse,
@@ -326,8 +341,19 @@ async def sse(
     if forbidden:
         raise fail(403, "forbidden", f"you may not read: {', '.join(forbidden)}")
     conn = Conn(user, "sse", settings.send_queue_size)
+    # Attached before the response starts: the client sees the stream open once its headers
+    # arrive, and a write it makes then must reach it, so the live position is fixed first.
+    hub.conns.add(conn)
+    try:
+        subs, refused = await hub.attach_readable(conn, names, resume)
+    except (RedisError, access.AccessUnavailable) as e:
+        await hub.disconnect(conn)
+        raise fail(503, "unavailable", "event store unavailable; retry") from e
+    if refused:  # revoked since the check above
+        await hub.disconnect(conn)
+        raise fail(403, "forbidden", f"you may not read: {', '.join(refused)}")
 
-    async def catch_up_all(subs) -> None:
+    async def catch_up_all() -> None:
         try:
             for sub in subs:
                 if sub is not None:
@@ -335,37 +361,28 @@ async def sse(
         except RedisError:
             conn.close(1011, "event store unavailable")
 
-    async def stream() -> AsyncIterator[str]:
-        hub.conns.add(conn)
-        subscriber = None
-        expiry = asyncio.get_running_loop().call_later(
-            max(0.0, user.expires_at - time.time()), conn.close, 1008, "token expired"
-        )
-        try:
-            # Attach before the first line: a client that sees the stream open and then
-            # writes must get that write, so the live position is fixed before it can.
-            try:
-                subs, refused = await hub.attach_readable(conn, names, resume)
-            except (RedisError, access.AccessUnavailable):
-                return
-            if refused:
-                return  # revoked since the check above
-            subscriber = asyncio.create_task(catch_up_all(subs))
-            # The reconnect delay, and a first line so proxies and clients see the stream open.
-            yield f"retry: {settings.sse_retry_ms}\n: connected\n\n"
-            while (frames := await conn.take(settings.sse_heartbeat)) is not None:
-                # A heartbeat comment when idle: keeps proxies from timing the stream out.
-                yield "".join(frames) if frames else ": heartbeat\n\n"
-                if not conn.subs:
-                    return  # every topic revoked: the `unsubscribed` event was the last line
-        finally:
-            expiry.cancel()
-            if subscriber is not None:
-                subscriber.cancel()
-            await hub.disconnect(conn)
+    subscriber = asyncio.create_task(catch_up_all())
+    expiry = asyncio.get_running_loop().call_later(
+        max(0.0, user.expires_at - time.time()), conn.close, 1008, "token expired"
+    )
 
-    return StreamingResponse(
+    async def stream() -> AsyncIterator[str]:
+        # The reconnect delay, and a first line so proxies and clients see the stream open.
+        yield f"retry: {settings.sse_retry_ms}\n: connected\n\n"
+        while (frames := await conn.take(settings.sse_heartbeat)) is not None:
+            # A heartbeat comment when idle: keeps proxies from timing the stream out.
+            yield "".join(frames) if frames else ": heartbeat\n\n"
+            if not conn.subs:
+                return  # every topic revoked: the `unsubscribed` event was the last line
+
+    async def close() -> None:
+        expiry.cancel()
+        subscriber.cancel()
+        await hub.disconnect(conn)
+
+    return _Stream(
         stream(),
+        on_close=close,
         media_type="text/event-stream",
         headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"},
     )

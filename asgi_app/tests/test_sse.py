@@ -70,6 +70,30 @@ def test_sse_live_then_resume_with_last_event_id(server, r, room):
     assert [e["id"] for e in after] == live
 
 
+def test_sse_a_write_made_as_soon_as_the_stream_opens_is_delivered(server, room):
+    """EventSource fires `open` on the response headers: an event published then, on a
+    topic nobody followed before, must still arrive (the subscription precedes the headers)."""
+
+    async def go():
+        d = Django()
+        got = []
+        async with httpx.AsyncClient(base_url=server.url, timeout=10) as c:
+            for i in range(10):
+                topic = f"room.{room + i}"
+                headers = bearer(member_token(1, room + i))
+                params = {"topics": topic}
+                async with c.stream("GET", "/rt/sse", params=params, headers=headers) as s:
+                    assert s.status_code == 200
+                    [sent] = await d.publish(topic, 1)  # before reading a byte of the body
+                    [event] = await asyncio.wait_for(sse_events(s.aiter_lines(), 1), 5)
+                    got.append((sent, event["id"]))
+        await d.close()
+        return got
+
+    for sent, received in run(go()):
+        assert received == sent
+
+
 def test_sse_resync_beyond_the_stream(server, r, room):
     topic = f"room.{room}"
     headers = bearer(member_token(1, room))

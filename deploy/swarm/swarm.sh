@@ -6,6 +6,7 @@
 #   swarm.sh push      build the images once, tag them IMAGE_TAG, push them to REGISTRY
 #   swarm.sh deploy    data stores, then the release step (jobs), then the apps, rolling
 #   swarm.sh rm        remove the stack (volumes and secrets stay)
+#   swarm.sh services  the services whose images push builds, on one line
 #
 # Settings: IMAGE_TAG (default: the git commit), REGISTRY, SWARM_STACK (default: the compose
 # project name), WSGI_REPLICAS / ASGI_REPLICAS (2 / 2), SWARM_SECRETS_VERSION (1),
@@ -208,10 +209,16 @@ deploy() {
   file=$(generate apps)
   docker stack deploy "${opts[@]}" --detach=false -c "$file" "$stack" >"$work/deploy.log" 2>&1 ||
     { cat "$work/deploy.log" >&2; fail "docker stack deploy failed"; }
-  local svc state failed=""
+  # `--detach=false` returns once the new tasks run; the update is settled only after its
+  # monitor window (a task failing within it rolls the service back).
+  local svc state failed="" deadline=$((SECONDS + 600))
   for svc in "${apps[@]}"; do
-    state=$(docker service inspect -f '{{if .UpdateStatus}}{{.UpdateStatus.State}}{{end}}' "${stack}_$svc")
-    case "$state" in ""|completed) ;; *) failed+=" $svc ($state)" ;; esac
+    while state=$(docker service inspect -f '{{if .UpdateStatus}}{{.UpdateStatus.State}}{{end}}' "${stack}_$svc"); do
+      case "$state" in updating | rollback_started) ;; *) break ;; esac
+      [ "$SECONDS" -lt "$deadline" ] || break
+      sleep 2
+    done
+    case "$state" in "" | completed) ;; *) failed+=" $svc ($state)" ;; esac
   done
   [ -z "$failed" ] || fail "not rolled out:$failed: docker service ps ${stack}_<service> shows why"
   until_running nginx wsgi asgi
@@ -223,5 +230,6 @@ case "${1:-}" in
   push) push ;;
   deploy) deploy ;;
   rm) docker stack rm "$stack" && say "removed $stack (volumes and secrets stay)" ;;
-  *) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
+  services) built_services ;;
+  *) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 2 ;;
 esac

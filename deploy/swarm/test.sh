@@ -29,7 +29,7 @@ export SWARM_BACKUP=off
 E2E_PASSWORD=$(tr -dc 'A-Za-z0-9' </dev/urandom | head -c 24 || true)
 export E2E_PASSWORD
 reports=build/swarm-test-reports
-images=(nginx wsgi asgi redis postgres)  # what swarm.sh push builds (built_services)
+read -ra images <<<"$(deploy/swarm/swarm.sh services)"  # what swarm.sh push builds
 
 # SWARM_TEST_KEEP=1 leaves the lab up to look into a failure (`swarm-lab down` removes it).
 teardown() {
@@ -55,13 +55,6 @@ for i in 1 2 3; do
 done
 docker node update --label-add kit.data=true swarm-lab-node1 >/dev/null
 
-# Meanwhile node 1 (the manager, the data node) pulls the images of Postgres, Redis and the
-# secrets step.
-DOCKER_HOST='' "${compose[@]}" config --format json | python3 -c 'import json, sys
-s = json.load(sys.stdin)["services"]
-print(*(s[n]["image"] for n in ("postgres", "redis", "secrets")))' | xargs -n 1 docker pull -q >/dev/null &
-pulls=$!
-
 log "build and push release t1; release t2 (a migration, new images) from tests/deploy"
 deploy/swarm/swarm.sh push
 DOCKER_HOST='' docker compose -f compose.yaml -f compose.test.yaml --profile tests build --quiet e2e
@@ -78,7 +71,6 @@ for image in "${images[@]}"; do
 done
 
 log "secrets, deploy t1"
-wait "$pulls" || echo "test-swarm: pulling the data images ahead failed; the deploy pulls them"
 deploy/swarm/swarm.sh secrets
 deploy/swarm/swarm.sh deploy
 
