@@ -212,7 +212,7 @@ for step in ${@:-$steps}; do
       # connections, less the one asking.
       held=$(docker exec "$project-nginx-1" curl -s http://127.0.0.1:8081/stub_status |
         awk '/^Active connections/ { print $3 - 1 }')
-      echo "held now: $held WebSockets (nginx's active client connections)" | tee -a "$out/ws-memory.txt"
+      echo "connections held now: $held WebSockets (nginx's active client connections)" | tee -a "$out/ws-memory.txt"
       per_process | tee -a "$out/ws-memory.txt"
       status=0
       wait "$run" || status=$?

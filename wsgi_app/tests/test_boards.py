@@ -112,6 +112,10 @@ def test_card_list_paginates_filters_orders_and_searches(as_alice, board):
         "card 3"
     ]
     assert as_alice.get(url, {"column": "someday"}).status_code == 422
+    # Every lookup of the filter set applies, alone or beside other parameters.
+    in_and_range = {"column__in": "todo,done", "position__gte": 1, "ordering": "position"}
+    assert [c["position"] for c in as_alice.get(url, in_and_range).json()["results"]] == [1, 3, 4]
+    assert as_alice.get(url, {"position__lte": "soon"}).status_code == 422
 
 
 def test_card_list_query_count_does_not_grow_with_its_length(as_alice, board):
