@@ -23,7 +23,8 @@
 #
 # Usage: loadtest/bench.sh [STEP...] (default: all). Environment: COMPOSE_PROJECT_NAME
 # (-bench is added), BENCH_HTTP_PORT/BENCH_HTTPS_PORT (28080/28443 on 127.0.0.1),
-# BENCH_DURATION (10), BENCH_DOC (docs/benchmarks.md: its "Last make bench run" part is
+# BENCH_DURATION (10), BENCH_WS_CONNECTIONS (20000) and BENCH_WS_INTERVAL (2: seconds between
+# the ws step's events, room for one fan-out to end before the next), BENCH_DOC (docs/benchmarks.md: its "Last make bench run" part is
 # replaced by this run's summary; empty: leave it).
 set -o errexit -o pipefail -o nounset
 
@@ -199,15 +200,34 @@ for step in ${@:-$steps}; do
         done
       }
       stats | sed 's/^/before /' | tee "$out/ws-memory.txt"
-      rm -f "$out/ws-ready"
+      # CPU seconds used so far by each container (cgroup), with the time read: "t asgi nginx".
+      cpu() {
+        printf '%s' "$(date +%s.%N)"
+        for c in asgi nginx; do
+          # cgroup v2, else v1 (Docker 20.10 here)
+          docker exec "$project-$c-1" sh -c 'if [ -f /sys/fs/cgroup/cpu.stat ]; then
+              awk "/^usage_usec/ { printf \" %f\", \$2 / 1e6 }" /sys/fs/cgroup/cpu.stat
+            else awk "{ printf \" %f\", \$1 / 1e9 }" /sys/fs/cgroup/cpuacct/cpuacct.usage; fi'
+        done
+        echo
+      }
+      until_file() { while kill -0 "$run" 2>/dev/null && [ ! -f "$1" ]; do sleep 0.2; done; }
+      rm -rf "$out/ws-ready" "$out/ws-phase" && mkdir -m 0777 "$out/ws-phase"
       docker run --rm --network "${project}_backend" -v "$PWD/$out:/reports" --ulimit nofile=16384:16384 \
         -e COMPARE_USER=bench -e COMPARE_PASSWORD="$password" --entrypoint python pykit-locust \
         /app/ws_bench.py --out /reports/ws --connections "${BENCH_WS_CONNECTIONS:-20000}" --procs 8 \
-        --ready-file /reports/ws-ready --hold 20 >"$out/ws.log" 2>&1 &
+        --interval "${BENCH_WS_INTERVAL:-2}" --ready-file /reports/ws-ready --phase-dir /reports/ws-phase \
+        --hold "${BENCH_WS_HOLD:-20}" >"$out/ws.log" 2>&1 &
       run=$!
-      while kill -0 "$run" 2>/dev/null && [ ! -f "$out/ws-ready" ]; do sleep 1; done
+      until_file "$out/ws-ready"
       sleep 5
       stats | sed 's/^/held /' | tee -a "$out/ws-memory.txt"
+      rm -f "$out/ws-cpu.txt"
+      # The servers' CPU at the first event, after the last delivery, and 10 s later with the
+      # connections held idle (the rate to take away: server pings, timers).
+      for mark in events-start events-done idle-done; do
+        until_file "$out/ws-phase/$mark" && cpu >>"$out/ws-cpu.txt"
+      done
       # Held now (connections that subscribed may have been dropped since): nginx's client
       # connections, less the one asking.
       held=$(docker exec "$project-nginx-1" curl -s http://127.0.0.1:8081/stub_status |
@@ -229,6 +249,27 @@ for step in ${@:-$steps}; do
         $1 == "before" { before[$2] = kib($3) } $1 == "held" { held[$2] = kib($3) }
         END { if (n > 0) for (c in held) printf "%s: %.1f KiB per connection (%d held)\n", c, (held[c] - before[c]) / n, n }
       ' "$out/ws-memory.txt" | tee -a "$out/ws-memory.txt"
+      # Where the fan-out's CPU goes: each side's CPU from the first event to the last delivery
+      # (less what the same connections cost held idle for as long), per delivery.
+      python3 - "$out/ws-cpu.txt" "$out/ws/result.json" <<'PY' | tee -a "$out/ws-memory.txt" || true
+import json, sys
+rows = [list(map(float, line.split())) for line in open(sys.argv[1])]
+result = json.load(open(sys.argv[2]))
+(t0, *start), (t1, *done), (t2, *idle) = rows
+n = result["delivered"]
+cost = {
+    name: (b - a - (i - b) / (t2 - t1) * (t1 - t0)) * 1e6 / n
+    for name, a, b, i in zip(("asgi", "nginx"), start, done, idle)
+}
+cost["generator"] = result["generator_events_cpu_s"] * 1e6 / n
+total = sum(cost.values())
+print(
+    "CPU per delivery, first event to last delivery: "
+    + ", ".join(f"{k} {v:.0f} us" for k, v in cost.items())
+    + f"; {total:.0f} us in all: one event to {result['connected']:,} subscribers needs at least "
+    f"{total * result['connected'] / 2e3:.0f} ms of this machine's 2 cores"
+)
+PY
       echo "ws: exit $status"
       ;;
     # example-end

@@ -10,7 +10,10 @@ seconds, and measures each event from its commit (the envelope's `ts`) to every 
         --connections 20000 --procs 8
 
 Writes result.json and compare.md: connected, failed (by reason), closed early, fan-out
-latency p50/p95/p99/max, events delivered of expected, and each generator process's CPU.
+latency p50/p95/p99/max, events delivered of expected, and each generator process's CPU (in
+all, and from the first event to the last delivery). With --phase-dir, files there mark the
+events' start and end and, 10 s later, the end of an idle hold, for the bench to read the
+servers' CPU at each.
 """
 
 from __future__ import annotations
@@ -124,17 +127,20 @@ class Client:
         # Every connection either subscribed or failed: report, then hold until told to stop.
         await asyncio.gather(*(event.wait() for event in started))
         conn.send({"connected": self.connected, "failed": dict(self.failed)})
-        await asyncio.get_running_loop().run_in_executor(None, conn.recv)
-        usage = resource.getrusage(resource.RUSAGE_SELF)
+        # CPU seconds when the events start and once they are delivered: the generator's
+        # share of the fan-out's CPU.
+        while await asyncio.get_running_loop().run_in_executor(None, conn.recv) != "stop":
+            conn.send(cpu_seconds())
         conn.send(
-            {
-                "latencies": self.latencies,
-                "closed": dict(self.closed),
-                "cpu_s": usage.ru_utime + usage.ru_stime,
-            }
+            {"latencies": self.latencies, "closed": dict(self.closed), "cpu_s": cpu_seconds()}
         )
         for task in tasks:
             task.cancel()
+
+
+def cpu_seconds() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 def worker(base, headers, topic, event_type, count, rate, inflight, conn) -> None:
@@ -161,6 +167,7 @@ def main() -> None:
     p.add_argument("--interval", type=float, default=0.5)
     p.add_argument("--hold", type=float, default=15, help="seconds held before the events")
     p.add_argument("--ready-file", default="", help="created once every connection is up")
+    p.add_argument("--phase-dir", default="", help="events-start, events-done written here")
     args = p.parse_args()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
@@ -205,6 +212,15 @@ def main() -> None:
         Path(args.ready_file).write_text(str(connected))
     time.sleep(args.hold)
 
+    def generator_cpu() -> float:
+        for conn in pipes:
+            conn.send("cpu")
+        return sum(conn.recv() for conn in pipes)
+
+    # The phase files tell the bench when to read the containers' CPU (it polls): a moment
+    # after each, before anything else happens.
+    phase(args.phase_dir, "events-start")
+    cpu_start = generator_cpu()
     sent = 0
     wrote = time.monotonic()
     for i in range(args.events):
@@ -213,6 +229,11 @@ def main() -> None:
         time.sleep(args.interval)
     time.sleep(5)  # the last event's deliveries
     publish_s = time.monotonic() - wrote
+    events_cpu = generator_cpu() - cpu_start
+    phase(args.phase_dir, "events-done")
+    if args.phase_dir:  # the same connections held idle: what the servers use without events
+        time.sleep(10)
+        phase(args.phase_dir, "idle-done")
     for conn in pipes:
         conn.send("stop")
     done = [conn.recv() for conn in pipes]
@@ -237,6 +258,9 @@ def main() -> None:
         "publish_s": round(publish_s, 1),
         "generator_procs": args.procs,
         "generator_cpu_percent_per_proc": cpu,
+        # CPU seconds the 8 processes used from the first event to the last delivery.
+        "generator_events_cpu_s": round(events_cpu, 2),
+        "generator_events_s": round(publish_s, 1),
     }
     (out / "result.json").write_text(json.dumps(result, indent=2))
     lat = result["latency_ms"]
@@ -254,6 +278,12 @@ def main() -> None:
     ]
     (out / "compare.md").write_text("\n".join(table))
     print("\n".join(table))
+
+
+def phase(folder: str, name: str) -> None:
+    if folder:
+        Path(folder, name).write_text(str(time.time()))
+        time.sleep(2)
 
 
 def api(base: str, browser: dict, method: str, path: str, body: dict) -> dict:
