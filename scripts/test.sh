@@ -160,6 +160,6 @@ log "template: make init, startapp, make dev, copier copy/update"
 
 log "summary"
 docker run --rm --network none -v "$PWD/$reports:/reports:ro" -v "$PWD/scripts:/scripts:ro" \
-  python:3.13-slim-trixie python /scripts/test-summary.py /reports wsgi asgi e2e e2e-idle loadtest loadtest-unit \
+  -e "TEST_WALL_SECONDS=$((SECONDS - start))" python:3.13-slim-trixie python /scripts/test-summary.py /reports wsgi asgi e2e e2e-idle loadtest loadtest-unit \
   schemathesis-api schemathesis-rt ops init template || status=1
 exit "$status"
