@@ -10,7 +10,7 @@ cd "$(dirname "$0")/.."
 kit=$PWD
 base=${TEST_PROJECT:-pykit-test}
 export HTTP_PORT=${TEST_HTTP_PORT:-18080} HTTPS_PORT=${TEST_HTTPS_PORT:-18443}
-export BIND_ADDRESS=127.0.0.1 BACKEND_SUBNET=${TEST_BACKEND_SUBNET:-172.29.0.0/24}
+export BIND_ADDRESS=127.0.0.1
 export GUNICORN_WORKERS=2 GUNICORN_THREADS=2
 export COMPOSE_PROJECT_NAME=$base-tpl  # the generated project's stacks
 reports=$kit/build/test-reports
