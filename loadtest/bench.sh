@@ -23,8 +23,9 @@
 #
 # Usage: loadtest/bench.sh [STEP...] (default: all). Environment: COMPOSE_PROJECT_NAME
 # (-bench is added), BENCH_HTTP_PORT/BENCH_HTTPS_PORT (28080/28443 on 127.0.0.1),
-# BENCH_DURATION (10), BENCH_WS_CONNECTIONS (20000) and BENCH_WS_INTERVAL (2: seconds between
-# the ws step's events, room for one fan-out to end before the next), BENCH_DOC (docs/benchmarks.md: its "Last make bench run" part is
+# BENCH_DURATION (10), BENCH_WS_CONNECTIONS (20000), BENCH_WS_HOLD (20: seconds held before
+# the events), BENCH_WS_INTERVAL (2: seconds between the ws step's events, room for one fan-out
+# to end before the next), BENCH_DOC (docs/benchmarks.md: its "Last make bench run" part is
 # replaced by this run's summary; empty: leave it).
 set -o errexit -o pipefail -o nounset
 
@@ -251,7 +252,7 @@ for step in ${@:-$steps}; do
       ' "$out/ws-memory.txt" | tee -a "$out/ws-memory.txt"
       # Where the fan-out's CPU goes: each side's CPU from the first event to the last delivery
       # (less what the same connections cost held idle for as long), per delivery.
-      python3 - "$out/ws-cpu.txt" "$out/ws/result.json" <<'PY' | tee -a "$out/ws-memory.txt" || true
+      python3 - "$out/ws-cpu.txt" "$out/ws/result.json" "$(nproc)" <<'PY' | tee -a "$out/ws-memory.txt" || true
 import json, sys
 rows = [list(map(float, line.split())) for line in open(sys.argv[1])]
 result = json.load(open(sys.argv[2]))
@@ -263,11 +264,12 @@ cost = {
 }
 cost["generator"] = result["generator_events_cpu_s"] * 1e6 / n
 total = sum(cost.values())
+cores = int(sys.argv[3])
 print(
     "CPU per delivery, first event to last delivery: "
     + ", ".join(f"{k} {v:.0f} us" for k, v in cost.items())
     + f"; {total:.0f} us in all: one event to {result['connected']:,} subscribers needs at least "
-    f"{total * result['connected'] / 2e3:.0f} ms of this machine's 2 cores"
+    f"{total * result['connected'] / cores / 1e3:.0f} ms of this machine's {cores} cores"
 )
 PY
       echo "ws: exit $status"
