@@ -14,8 +14,8 @@
 #   fanout    1,000 WebSocket subscribers + 1 writer (Locust, profile fanout): connect time,  # example
 #             fan-out p50/p99, and the memory per held connection (asgi and nginx containers)  # example
 #   ws        BENCH_WS_CONNECTIONS (20,000) WebSockets straight at the nginx container (asyncio  # example
-#             clients in 8 processes, ws_bench.py): connected/failed, memory per connection in  # example
-#             nginx and asgi, fan-out latency to all of them, the generator's CPU  # example
+#             clients in BENCH_WS_PROCS processes, 2, ws_bench.py): connected/failed, memory per  # example
+#             connection in nginx and asgi, fan-out latency to all of them, the CPU per delivery  # example
 # wrk and the stream clients run in a container on the stack's backend network; Locust on the
 # host network against the published 127.0.0.1 port. nginx allow-lists both (rate limits off
 # for the generators). Every measurement is bounded (BENCH_DURATION seconds per point, a
@@ -25,7 +25,8 @@
 # (-bench is added), BENCH_HTTP_PORT/BENCH_HTTPS_PORT (28080/28443 on 127.0.0.1),
 # BENCH_DURATION (10), BENCH_WS_CONNECTIONS (20000), BENCH_WS_HOLD (20: seconds held before
 # the events), BENCH_WS_INTERVAL (2: seconds between the ws step's events, room for one fan-out
-# to end before the next), BENCH_DOC (docs/benchmarks.md: its "Last make bench run" part is
+# to end before the next), BENCH_WS_PROCS (2: generator processes, 16,384 open files each),
+# BENCH_DOC (docs/benchmarks.md: its "Last make bench run" part is
 # replaced by this run's summary; empty: leave it).
 set -o errexit -o pipefail -o nounset
 
@@ -216,7 +217,7 @@ for step in ${@:-$steps}; do
       rm -rf "$out/ws-ready" "$out/ws-phase" && mkdir -m 0777 "$out/ws-phase"
       docker run --rm --network "${project}_backend" -v "$PWD/$out:/reports" --ulimit nofile=16384:16384 \
         -e COMPARE_USER=bench -e COMPARE_PASSWORD="$password" --entrypoint python pykit-locust \
-        /app/ws_bench.py --out /reports/ws --connections "${BENCH_WS_CONNECTIONS:-20000}" --procs 8 \
+        /app/ws_bench.py --out /reports/ws --connections "${BENCH_WS_CONNECTIONS:-20000}" --procs "${BENCH_WS_PROCS:-2}" \
         --interval "${BENCH_WS_INTERVAL:-2}" --ready-file /reports/ws-ready --phase-dir /reports/ws-phase \
         --hold "${BENCH_WS_HOLD:-20}" >"$out/ws.log" 2>&1 &
       run=$!

@@ -55,9 +55,11 @@ class Conn:
         self.user = user
         self.kind = kind  # "ws" or "sse": which pre-built frame of an event it sends
         self.limit = limit
-        self.buf: deque[str] = deque()
+        # Lists, not deques, and the replay's event made only when a replay waits: every
+        # empty deque or Event holds ~0.6 KiB, times every connection held.
+        self.buf: list[str] = []
         self.ready = asyncio.Event()  # frames waiting, or closed
-        self.room = asyncio.Event()  # the buffer has room again
+        self.room: asyncio.Event | None = None  # the buffer has room again (put waits on it)
         self.subs: dict[str, Subscription] = {}
         self.closed = asyncio.Event()
         self.close_code = 1000
@@ -85,7 +87,8 @@ class Conn:
             metrics.closed(self.kind, code)
             self.closed.set()
             self.ready.set()
-            self.room.set()
+            if self.room is not None:
+                self.room.set()
 
     def offer(self, frame: str) -> None:
         """Queue a frame without waiting. A full buffer means the client reads too slowly:
@@ -103,6 +106,8 @@ class Conn:
     async def put(self, frame: str) -> None:
         """Queue a frame, waiting for room (a replay is paced by the client's reading)."""
         while len(self.buf) >= self.limit and not self.closed.is_set():
+            if self.room is None:
+                self.room = asyncio.Event()
             self.room.clear()
             await self.room.wait()
         if not self.closed.is_set():
@@ -120,9 +125,9 @@ class Conn:
                 return []
         if self.closed.is_set():
             return None
-        frames = list(self.buf)
-        self.buf.clear()
-        self.room.set()
+        frames, self.buf = self.buf, []
+        if self.room is not None:
+            self.room.set()
         return frames
 
 
@@ -145,7 +150,8 @@ class Subscription:
         self.topic = topic
         self.after = after  # id of the last event delivered (or skipped) for this topic
         self.replaying = replaying
-        self.pending: deque[Event] = deque()
+        # Live events collected during the replay; None once live (push no longer queues).
+        self.pending: deque[Event] | None = deque()
         self.max_pending = max_pending
         self.target: StreamId = after  # replay up to here; live events follow
         self.resync: str | None = None
@@ -288,7 +294,7 @@ class Hub:
                     await conn.put(conn.frame(ev))
         finally:
             sub.replaying = False
-            sub.pending.clear()
+            sub.pending = None
         if not sub.dropped:
             sub.joined = True
             await self._join(conn, topic)

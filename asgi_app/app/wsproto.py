@@ -102,6 +102,10 @@ class WebSocketProtocol(WebSocketsSansIOProtocol):
         elif message["type"] == "websocket.send":
             await self.flow_open.wait()
         await super().send(message)
+        if message["type"] == "websocket.accept" and self.handshake_complete:
+            # The handshake's request and response (headers the scope already has) would
+            # otherwise be held for the connection's life: ~3 KiB each of 20,000.
+            self.request = self.response = None
         if message["type"] == "websocket.send" and not self.close_sent:
             self.flow_sent += len(message.get("text") or message.get("bytes") or "")
             if self.flow_sent >= FLOW_WINDOW:
