@@ -99,7 +99,7 @@ class Client:
                     while True:
                         msg = await ws.receive()
                         if msg.type is not aiohttp.WSMsgType.TEXT:  # closed instead
-                            self.failed[f"closed {ws.close_code}"] += 1
+                            self.failed[f"closed {ws.close_code or 'without a close frame'}"] += 1
                             return
                         if json.loads(msg.data).get("type") == "subscribed":
                             break
@@ -115,7 +115,7 @@ class Client:
                         ts = datetime.fromisoformat(event["ts"]).timestamp()
                         self.latencies.append(time.time() - ts)
                 # The server ended it (a stopped run cancels this task instead).
-                self.closed[f"closed {ws.close_code}"] += 1
+                self.closed[f"closed {ws.close_code or 'without a close frame'}"] += 1
         except aiohttp.WSServerHandshakeError as e:
             self.failed[f"HTTP {e.status}"] += 1
         except (OSError, TimeoutError, aiohttp.ClientError) as e:
@@ -183,8 +183,8 @@ def main() -> None:
     p.add_argument("--rate", type=float, default=400, help="new connections per second, in all")
     p.add_argument("--inflight", type=int, default=256, help="handshakes at once, in all")
     p.add_argument("--events", type=int, default=20)
-    p.add_argument("--interval", type=float, default=0.5)
-    p.add_argument("--hold", type=float, default=15, help="seconds held before the events")
+    p.add_argument("--interval", type=float, default=2, help="seconds between events")
+    p.add_argument("--hold", type=float, default=20, help="seconds held before the events")
     p.add_argument("--ready-file", default="", help="created once every connection is up")
     p.add_argument("--phase-dir", default="", help="where events-start, events-done, idle-done go")
     args = p.parse_args()
