@@ -30,8 +30,9 @@ case ${SWARM_BACKUP:-on} in
   *) printf '%s: SWARM_BACKUP is on or off, not %s\n' "$me" "$SWARM_BACKUP" >&2; exit 2 ;;
 esac
 
-say() { printf '%s: %s\n' "$me" "$*" >&2; }
-fail() { say "$*"; exit 1; }
+start=$SECONDS
+say() { printf '%s: %s (%ss)\n' "$me" "$*" "$((SECONDS - start))" >&2; }
+fail() { printf '%s: %s\n' "$me" "$*" >&2; exit 1; }
 config() { DOCKER_HOST=${BUILD_DOCKER_HOST:-} "${compose[@]}" config --format json; }
 stack=${SWARM_STACK:-$(config | python3 -c 'import json, sys; print(json.load(sys.stdin)["name"])')}
 
