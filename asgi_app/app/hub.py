@@ -43,6 +43,7 @@ from .events import (
 )
 from .logs import log_delivery
 from .settings import Settings
+from .waits import Flag
 
 log = logging.getLogger("asgi.hub")
 BATCH = 500
@@ -55,13 +56,13 @@ class Conn:
         self.user = user
         self.kind = kind  # "ws" or "sse": which pre-built frame of an event it sends
         self.limit = limit
-        # Lists, not deques, and the replay's event made only when a replay waits: every
-        # empty deque or Event holds ~0.6 KiB, times every connection held.
+        # A list, not a deque, and Flags, not asyncio Events (app/waits.py): every empty
+        # deque or Event holds ~0.8 KiB, times every connection held.
         self.buf: list[str] = []
-        self.ready = asyncio.Event()  # frames waiting, or closed
-        self.room: asyncio.Event | None = None  # the buffer has room again (put waits on it)
+        self.ready = Flag()  # frames waiting, or closed
+        self.room = Flag()  # the buffer has room again (put waits on it)
         self.subs: dict[str, Subscription] = {}
-        self.closed = asyncio.Event()
+        self.closed = Flag()
         self.close_code = 1000
         self.close_reason = ""
         # Writes a frame at once if it can (True), without waking the send task: set by the
@@ -87,8 +88,7 @@ class Conn:
             metrics.closed(self.kind, code)
             self.closed.set()
             self.ready.set()
-            if self.room is not None:
-                self.room.set()
+            self.room.set()
 
     def offer(self, frame: str) -> None:
         """Queue a frame without waiting. A full buffer means the client reads too slowly:
@@ -106,8 +106,6 @@ class Conn:
     async def put(self, frame: str) -> None:
         """Queue a frame, waiting for room (a replay is paced by the client's reading)."""
         while len(self.buf) >= self.limit and not self.closed.is_set():
-            if self.room is None:
-                self.room = asyncio.Event()
             self.room.clear()
             await self.room.wait()
         if not self.closed.is_set():
@@ -126,8 +124,7 @@ class Conn:
         if self.closed.is_set():
             return None
         frames, self.buf = self.buf, []
-        if self.room is not None:
-            self.room.set()
+        self.room.set()
         return frames
 
 

@@ -140,7 +140,7 @@ class WsSession:
         self.watch_expiry()
         sender = asyncio.create_task(self.send_loop())
         receiver = asyncio.create_task(self.receive_loop())
-        closed = asyncio.create_task(self.conn.closed.wait())
+        closed = self.conn.closed.waiter()  # a future: no task needed to wait for it
         try:
             await asyncio.wait({receiver, closed, sender}, return_when=asyncio.FIRST_COMPLETED)
         finally:
@@ -383,6 +383,9 @@ async def sse(
         subscriber.cancel()
         await hub.disconnect(conn)
 
+    # FastAPI calls the response right after this return (fastapi.routing.request_response);
+    # between the two only dependencies with `yield` could run, and this route has none: so
+    # `close` runs however the request ends.
     return _Stream(
         stream(),
         on_close=close,

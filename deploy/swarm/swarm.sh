@@ -163,7 +163,8 @@ until_done() {
 # until_running SERVICE... : each has as many running tasks as it wants (healthy, if it has a
 # healthcheck: Swarm reports a task running only then).
 until_running() {
-  local svc deadline=$((SECONDS + 240)) line
+  # 10 min: a first deploy pulls every image on every node.
+  local svc deadline=$((SECONDS + 600)) line
   for svc in "$@"; do
     while line=$(docker service ls --filter "name=${stack}_$svc" --format '{{.Name}} {{.Replicas}}' \
       | awk -v n="${stack}_$svc" '$1 == n {print $2}'); do
@@ -208,10 +209,15 @@ deploy() {
 
   say "apps: ${apps[*]} on $tag (rolling, one replica at a time)"
   file=$(generate apps)
-  docker stack deploy "${opts[@]}" --detach=false -c "$file" "$stack" >"$work/deploy.log" 2>&1 ||
+  # The first deploy creates the apps: nothing to roll back to, and `--detach=false` would wait
+  # out each new service's monitor window one after the other (~100 s for three). Their tasks
+  # running and healthy (until_running, below) is the check then.
+  local detach=false
+  docker service inspect "${stack}_wsgi" >/dev/null 2>&1 || detach=true
+  docker stack deploy "${opts[@]}" --detach=$detach -c "$file" "$stack" >"$work/deploy.log" 2>&1 ||
     { cat "$work/deploy.log" >&2; fail "docker stack deploy failed"; }
-  # `--detach=false` returns once the new tasks run; the update is settled only after its
-  # monitor window (a task failing within it rolls the service back).
+  # An update: `--detach=false` returns once the new tasks run; the update is settled only
+  # after its monitor window (a task failing within it rolls the service back).
   local svc state failed="" deadline=$((SECONDS + 600))
   for svc in "${apps[@]}"; do
     while state=$(docker service inspect -f '{{if .UpdateStatus}}{{.UpdateStatus.State}}{{end}}' "${stack}_$svc"); do
@@ -222,7 +228,7 @@ deploy() {
     case "$state" in "" | completed) ;; *) failed+=" $svc ($state)" ;; esac
   done
   [ -z "$failed" ] || fail "not rolled out:$failed: docker service ps ${stack}_<service> shows why"
-  until_running nginx wsgi asgi
+  until_running "${apps[@]}"
   say "deployed $tag to $stack"
 }
 
