@@ -207,13 +207,13 @@ deploy() {
     }
   done
 
-  say "apps: ${apps[*]} on $tag (rolling, one replica at a time)"
-  file=$(generate apps)
   # The first deploy creates the apps: nothing to roll back to, and `--detach=false` would wait
   # out each new service's monitor window one after the other (~100 s for three). Their tasks
   # running and healthy (until_running, below) is the check then.
-  local detach=false
-  docker service inspect "${stack}_wsgi" >/dev/null 2>&1 || detach=true
+  local detach=false how="rolling, one replica at a time"
+  docker service inspect "${stack}_wsgi" >/dev/null 2>&1 || { detach=true how="new services"; }
+  say "apps: ${apps[*]} on $tag ($how)"
+  file=$(generate apps)
   docker stack deploy "${opts[@]}" --detach=$detach -c "$file" "$stack" >"$work/deploy.log" 2>&1 ||
     { cat "$work/deploy.log" >&2; fail "docker stack deploy failed"; }
   # An update: `--detach=false` returns once the new tasks run; the update is settled only
