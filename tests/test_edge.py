@@ -130,16 +130,20 @@ def access_log(nginx, since: float) -> list[dict]:
     return [e for e in entries if e["logger"] == "nginx.access"]
 
 
-def log_for(nginx, since: float, request_ids: set[str]) -> dict[str, dict]:
-    found: dict[str, dict] = {}
-    for _ in range(20):  # nginx flushes its access log at least once a second (logging.conf)
-        found = {
-            e["request_id"]: e for e in access_log(nginx, since) if e["request_id"] in request_ids
-        }
-        if len(found) == len(request_ids):
+def access_log_when(nginx, since: float, complete) -> list[dict]:
+    """access_log(), read again until complete(entries) or ~5 s have passed: nginx flushes its
+    access log at least once a second (logging.conf)."""
+    for _ in range(20):
+        entries = access_log(nginx, since)
+        if complete(entries):
             break
         time.sleep(0.25)
-    return found
+    return entries
+
+
+def log_for(nginx, since: float, request_ids: set[str]) -> dict[str, dict]:
+    entries = access_log_when(nginx, since, lambda es: request_ids <= {e["request_id"] for e in es})
+    return {e["request_id"]: e for e in entries if e["request_id"] in request_ids}
 
 
 def fresh_client_ip() -> str:
@@ -611,15 +615,14 @@ def test_dry_run_and_allowlist_let_bursts_through(second_nginx):
         code for code, _, _ in burst_inside(edge, "203.0.113.7", "/api/healthz", count)
     )
     assert listed == Counter({200: count}), listed
+
+    def both_bursts(entries):
+        dry_run = sum(e["remote_addr"].startswith("198.51.100.") for e in entries)
+        return dry_run >= count and sum(e["remote_addr"] == "203.0.113.7" for e in entries) >= count
+
     by_client = {}
-    for _ in range(20):  # nginx flushes its access log at least once a second
-        by_client = {}
-        for e in access_log(edge, since):
-            by_client.setdefault(e["remote_addr"], Counter())[e["limit_req"]] += 1
-        dry_run = sum(sum(c.values()) for a, c in by_client.items() if a.startswith("198.51.100."))
-        if dry_run >= count and sum(by_client.get("203.0.113.7", Counter()).values()) >= count:
-            break  # both bursts' lines are in
-        time.sleep(0.25)
+    for e in access_log_when(edge, since, both_bursts):
+        by_client.setdefault(e["remote_addr"], Counter())[e["limit_req"]] += 1
     assert by_client["203.0.113.7"] == Counter({"": count}), by_client
     dry = next(v for k, v in by_client.items() if k.startswith("198.51.100."))
     assert dry["REJECTED_DRY_RUN"] > 0, dry

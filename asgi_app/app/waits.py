@@ -72,9 +72,6 @@ class Inbox:
     def empty(self) -> bool:
         return not self._items
 
-    def qsize(self) -> int:
-        return len(self._items)
-
     async def get(self):
         while not self._items:
             self._ready.clear()

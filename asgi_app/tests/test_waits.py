@@ -71,7 +71,6 @@ def test_inbox_is_first_in_first_out_and_get_waits_for_a_put():
         assert inbox.empty()
         inbox.put_nowait(1)
         inbox.put_nowait(2)
-        assert inbox.qsize() == 2
         assert [await inbox.get(), await inbox.get()] == [1, 2]
         assert inbox.empty()
         getter = asyncio.create_task(inbox.get())

@@ -32,7 +32,7 @@ esac
 
 start=$SECONDS
 say() { printf '%s: %s (%ss)\n' "$me" "$*" "$((SECONDS - start))" >&2; }
-fail() { printf '%s: %s\n' "$me" "$*" >&2; exit 1; }
+fail() { say "$*"; exit 1; }
 config() { DOCKER_HOST=${BUILD_DOCKER_HOST:-} "${compose[@]}" config --format json; }
 stack=${SWARM_STACK:-$(config | python3 -c 'import json, sys; print(json.load(sys.stdin)["name"])')}
 
